@@ -1,0 +1,174 @@
+"""Action items and the people who own them.
+
+Nothing outside `tracker.services` saves an ActionItem: every change goes through
+one service so that it is validated and written to the item's history.
+"""
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+
+
+def validate_time_zone(value: str) -> None:
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not a known IANA time zone.")
+
+
+class Person(models.Model):
+    """Someone who owns action items, identified by email whatever its case."""
+
+    email = models.EmailField(max_length=254)
+    name = models.CharField(max_length=200, blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA name; empty = TIME_ZONE",
+    )
+    manager_email = models.EmailField(blank=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="person",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+        verbose_name_plural = "people"
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="person_unique_email_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+class Priority(models.TextChoices):
+    P0 = "P0", "P0 (critical)"
+    P1 = "P1", "P1 (high)"
+    P2 = "P2", "P2 (medium)"
+    P3 = "P3", "P3 (low)"
+    P4 = "P4", "P4 (backlog)"
+
+
+class Status(models.TextChoices):
+    OPEN = "open", "Open"
+    IN_PROGRESS = "in_progress", "In progress"
+    BLOCKED = "blocked", "Blocked"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+OPEN_STATUSES = (Status.OPEN, Status.IN_PROGRESS, Status.BLOCKED)
+CLOSED_STATUSES = (Status.DONE, Status.CANCELLED)
+
+
+class ActionItem(models.Model):
+    incident = models.ForeignKey(
+        "incidents.Incident",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="action_items",
+    )
+    title = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="action_items"
+    )
+    priority = models.CharField(max_length=2, choices=Priority.choices, default=Priority.P2)
+    # A slug; the known types are in tracker.services.KNOWN_TYPES, others are kept.
+    type = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    deadline = models.DateField(null=True, blank=True)
+    deadline_derived = models.BooleanField(
+        default=False, help_text="The document gave no deadline; it was derived from the priority."
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Where the item came from: its identity within the incident's document
+    # ("id:<id>" or "title:<normalised title>"), the revision it was last
+    # taken from, and the values that revision gave (to tell a change in the
+    # document from a change made in the tracker).
+    source_key = models.CharField(max_length=600, blank=True)
+    source_document = models.ForeignKey(
+        "incidents.IncidentDocument",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="action_items",
+    )
+    source_values = models.JSONField(default=dict, blank=True)
+    removed_from_source = models.BooleanField(default=False)
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["deadline", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "source_key"],
+                condition=~models.Q(source_key=""),
+                name="action_item_unique_source_key",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="done", completed_at__isnull=False)
+                | (~models.Q(status="done") & models.Q(completed_at__isnull=True))
+                | models.Q(status="cancelled"),
+                name="action_item_completed_at_matches_status",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "deadline"], name="action_item_status_deadline"),
+            models.Index(fields=["owner", "status"], name="action_item_owner_status"),
+            models.Index(fields=["priority", "status"], name="action_item_priority_status"),
+            models.Index(fields=["incident", "status"], name="action_item_incident_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class ChangeSource(models.TextChoices):
+    IMPORT = "import", "Import"
+    ADMIN = "admin", "Admin"
+    API = "api", "API"
+    WEB = "web", "Web UI"
+    REMINDER = "reminder", "Reminder"
+    TICKET = "ticket", "Ticket sync"
+    SYSTEM = "system", "System"
+
+
+class ActionItemChange(models.Model):
+    """One field of one item changed, by whom, through which path."""
+
+    item = models.ForeignKey(ActionItem, on_delete=models.CASCADE, related_name="changes")
+    at = models.DateTimeField(db_index=True)
+    source = models.CharField(max_length=16, choices=ChangeSource.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=300, blank=True)
+    # "created" for the creation of the item, else the changed field's name.
+    field = models.CharField(max_length=64)
+    old_value = models.JSONField(null=True, blank=True)
+    new_value = models.JSONField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["item", "at", "id"]
+        indexes = [models.Index(fields=["item", "at"], name="change_item_at")]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} {self.field}: {self.old_value!r} -> {self.new_value!r}"

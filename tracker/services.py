@@ -1,0 +1,233 @@
+"""Every change to people and action items.
+
+Each change to an item, whatever its path (import, admin, API, web, reminders,
+ticket sync), goes through `action_items_create` or `action_items_update`, which
+keep `completed_at` consistent with the status and write one history row per
+changed field. The single-item services are thin wrappers over the bulk ones so
+that there is one code path, and imports stay at a constant number of queries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from .models import ActionItem, ActionItemChange, ChangeSource, Person, Priority, Status
+
+# Fields of an item that people edit and that history records.
+TRACKED_FIELDS = ("title", "description", "owner", "priority", "type", "status", "deadline")
+EDITABLE_FIELDS = (*TRACKED_FIELDS, "deadline_derived", "incident", "completed_at")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who changes something, and through which path."""
+
+    source: str
+    user: Any = None
+    label: str = ""
+
+    @classmethod
+    def system(cls, label: str = "system") -> Actor:
+        return cls(source=ChangeSource.SYSTEM, label=label)
+
+    @property
+    def display(self) -> str:
+        if self.label:
+            return self.label
+        if self.user is not None:
+            return self.user.get_username()
+        return self.source
+
+
+# --- People ------------------------------------------------------------------
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def people_get_or_create(*, emails: Iterable[str]) -> dict[str, Person]:
+    """Return a Person for each email (keyed by lowercased email), creating those missing.
+
+    A constant number of queries whatever the number of emails; safe when two
+    imports create the same person at once (the unique index decides).
+    """
+    wanted = {normalise_email(e) for e in emails if e}
+    if not wanted:
+        return {}
+    found = _people_by_email(wanted)
+    missing = wanted - found.keys()
+    if missing:
+        users = {
+            u.email_lower: u
+            for u in get_user_model()
+            .objects.annotate(email_lower=Lower("email"))
+            .filter(email_lower__in=missing, person__isnull=True)
+        }
+        Person.objects.bulk_create(
+            [Person(email=email, user=users.get(email)) for email in sorted(missing)],
+            ignore_conflicts=True,
+        )
+        found = _people_by_email(wanted)
+    return found
+
+
+def _people_by_email(emails: set[str]) -> dict[str, Person]:
+    people = Person.objects.annotate(email_lower=Lower("email")).filter(email_lower__in=emails)
+    return {p.email_lower: p for p in people}
+
+
+def person_get_or_create(*, email: str) -> Person:
+    return people_get_or_create(emails=[email])[normalise_email(email)]
+
+
+# --- Action items ------------------------------------------------------------
+
+
+def _history_value(field: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if field == "owner":
+        return value.email if isinstance(value, Person) else value
+    if field == "incident":
+        return getattr(value, "external_id", value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _validate(item: ActionItem) -> None:
+    errors = {}
+    if item.status not in Status.values:
+        errors["status"] = f"expected one of {', '.join(Status.values)}"
+    if item.priority not in Priority.values:
+        errors["priority"] = f"expected one of {', '.join(Priority.values)}"
+    if not (item.title or "").strip():
+        errors["title"] = "must not be empty"
+    if errors:
+        raise ValidationError(errors)
+
+
+def _sync_completed_at(item: ActionItem, now: dt.datetime) -> None:
+    if item.status == Status.DONE:
+        item.completed_at = item.completed_at or now
+    else:
+        item.completed_at = None
+
+
+def action_items_create(
+    *, items: list[ActionItem], actor: Actor, note: str = ""
+) -> list[ActionItem]:
+    """Create items (unsaved instances) and a "created" history row for each."""
+    now = timezone.now()
+    for item in items:
+        _validate(item)
+        _sync_completed_at(item, now)
+    created = ActionItem.objects.bulk_create(items)
+    ActionItemChange.objects.bulk_create(
+        [
+            ActionItemChange(
+                item=item,
+                at=now,
+                source=actor.source,
+                actor=actor.user,
+                actor_label=actor.display,
+                field="created",
+                new_value={f: _history_value(f, getattr(item, f)) for f in TRACKED_FIELDS},
+                note=note,
+            )
+            for item in created
+        ]
+    )
+    return created
+
+
+def action_item_create(*, actor: Actor, note: str = "", **fields: Any) -> ActionItem:
+    """Create one item; see action_items_create."""
+    unknown = (
+        set(fields)
+        - set(EDITABLE_FIELDS)
+        - {"source_key", "source_document", "source_values", "extra"}
+    )
+    if unknown:
+        raise TypeError(f"unknown action item fields: {sorted(unknown)}")
+    return action_items_create(items=[ActionItem(**fields)], actor=actor, note=note)[0]
+
+
+@dataclass
+class ItemUpdate:
+    item: ActionItem
+    changes: dict[str, Any]
+    # Bookkeeping fields (source_*, removed_from_source) saved without history rows
+    # of their own unless listed in `changes`.
+    bookkeeping: dict[str, Any] | None = None
+
+
+def action_items_update(
+    *, updates: list[ItemUpdate], actor: Actor, note: str = ""
+) -> list[ActionItem]:
+    """Apply changes to items; return the items that changed.
+
+    Only fields whose value really changes are saved and written to history.
+    `completed_at` follows the status: set when an item becomes done, cleared
+    when it is reopened.
+    """
+    now = timezone.now()
+    history: list[ActionItemChange] = []
+    changed_items: list[ActionItem] = []
+    saved_fields: set[str] = set()
+    for update in updates:
+        item = update.item
+        unknown = set(update.changes) - set(EDITABLE_FIELDS) - {"removed_from_source"}
+        if unknown:
+            raise TypeError(f"unknown action item fields: {sorted(unknown)}")
+        before = {f: getattr(item, f) for f in (*update.changes, "completed_at")}
+        for name, value in update.changes.items():
+            setattr(item, name, value)
+        if "status" in update.changes and before["status"] != item.status:
+            if "completed_at" not in update.changes:
+                item.completed_at = None if item.status != Status.DONE else before["completed_at"]
+            _sync_completed_at(item, now)
+        _validate(item)
+        fields = [f for f, old in before.items() if old != getattr(item, f)]
+        for name, value in (update.bookkeeping or {}).items():
+            if getattr(item, name) != value:
+                setattr(item, name, value)
+                fields.append(name)
+        if not fields:
+            continue
+        item.updated_at = now
+        changed_items.append(item)
+        saved_fields.update(fields)
+        for name in fields:
+            if name in before:
+                history.append(
+                    ActionItemChange(
+                        item=item,
+                        at=now,
+                        source=actor.source,
+                        actor=actor.user,
+                        actor_label=actor.display,
+                        field=name,
+                        old_value=_history_value(name, before[name]),
+                        new_value=_history_value(name, getattr(item, name)),
+                        note=note,
+                    )
+                )
+    if changed_items:
+        ActionItem.objects.bulk_update(changed_items, sorted(saved_fields | {"updated_at"}))
+        ActionItemChange.objects.bulk_create(history)
+    return changed_items
+
+
+def action_item_update(*, item: ActionItem, actor: Actor, note: str = "", **changes: Any) -> bool:
+    """Change one item; True if anything changed. See action_items_update."""
+    return bool(action_items_update(updates=[ItemUpdate(item, changes)], actor=actor, note=note))
