@@ -177,7 +177,7 @@ class _Merge:
     def _lock_or_create_incident(self) -> tuple[Incident, bool]:
         external_id = self.doc.incident.id
         incident = (
-            Incident.objects.select_for_update()
+            Incident.objects.select_for_update(of=("self",))
             .select_related("current_document")
             .filter(external_id=external_id)
             .first()
@@ -192,7 +192,7 @@ class _Merge:
             return incident, True
         except IntegrityError:
             return (
-                Incident.objects.select_for_update()
+                Incident.objects.select_for_update(of=("self",))
                 .select_related("current_document")
                 .get(external_id=external_id),
                 False,
