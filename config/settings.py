@@ -113,6 +113,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request otherwise
 STATICFILES_DIRS = [d for d in [BASE_DIR / "static"] if d.is_dir()]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -141,11 +142,14 @@ SECURE_PROXY_SSL_HEADER = (
 )
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # SECURE_COOKIES=false only for trying the production layout over plain http.
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 365)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        # Preloading commits the whole domain to HTTPS for good: the owner's choice, not a defect.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
     SECURE_REFERRER_POLICY = "same-origin"
 
 # --- Celery ---------------------------------------------------------------
@@ -154,13 +158,15 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or env.str("REDIS_U
 if not CELERY_BROKER_URL:
     # Embedded broker: messages are files under var/, so no server is needed.
     CELERY_BROKER_URL = "filesystem://"
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
+        # Exchange bindings; kombu's default is ./control, in whatever the current directory is.
+        "control_folder": str(BROKER_DIR / "control"),
     }
 else:
     # acks_late needs a visibility timeout longer than any countdown or retry delay,
