@@ -1,12 +1,28 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.routers import DefaultRouter
+
+from incidents.api import IncidentViewSet
+from tracker.api import ActionItemViewSet, PersonViewSet
 
 admin.site.site_header = "Incident follow-up tracker"
 admin.site.site_title = "Follow-up tracker"
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("incidents", IncidentViewSet, basename="incident")
+router.register("action-items", ActionItemViewSet, basename="action-item")
+router.register("people", PersonViewSet, basename="person")
 
 urlpatterns = [
     # Until the web UI lands, the admin is the product's front page.
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/v1/", include(router.urls)),
+    path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path(
+        "api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"
+    ),
 ]

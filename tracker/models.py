@@ -93,6 +93,8 @@ class ActionItem(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Bumped by every change; the API's ETag, so a stale If-Match gets 412.
+    version = models.PositiveIntegerField(default=1)
 
     # Where the item came from: its identity within the incident's document
     # ("id:<id>" or "title:<normalised title>"), the revision it was last
@@ -172,3 +174,44 @@ class ActionItemChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id} {self.field}: {self.old_value!r} -> {self.new_value!r}"
+
+
+class Comment(models.Model):
+    item = models.ForeignKey(ActionItem, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    author_label = models.CharField(max_length=300, blank=True)
+    source = models.CharField(max_length=16, choices=ChangeSource.choices)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["item", "created_at", "id"]
+        indexes = [models.Index(fields=["item", "created_at"], name="comment_item_created")]
+
+    def __str__(self) -> str:
+        return f"{self.author_label}: {self.body[:60]}"
+
+
+class ApiToken(models.Model):
+    """A credential for integrations. Only a hash of the secret is stored."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    # The first characters of the token, to tell tokens apart in lists; not secret enough to use.
+    prefix = models.CharField(max_length=12, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -19,7 +19,15 @@ from django.core.exceptions import ValidationError
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from .models import ActionItem, ActionItemChange, ChangeSource, Person, Priority, Status
+from .models import (
+    ActionItem,
+    ActionItemChange,
+    ChangeSource,
+    Comment,
+    Person,
+    Priority,
+    Status,
+)
 
 # Fields of an item that people edit and that history records.
 TRACKED_FIELDS = ("title", "description", "owner", "priority", "type", "status", "deadline")
@@ -45,6 +53,18 @@ class Actor:
         if self.user is not None:
             return self.user.get_username()
         return self.source
+
+
+# Status changes a person may make. The document and the ticket system report
+# facts rather than requests, so imports and ticket sync are not held to these.
+ALLOWED_TRANSITIONS = {
+    Status.OPEN: {Status.IN_PROGRESS, Status.BLOCKED, Status.DONE, Status.CANCELLED},
+    Status.IN_PROGRESS: {Status.OPEN, Status.BLOCKED, Status.DONE, Status.CANCELLED},
+    Status.BLOCKED: {Status.OPEN, Status.IN_PROGRESS, Status.DONE, Status.CANCELLED},
+    Status.DONE: {Status.OPEN, Status.IN_PROGRESS},
+    Status.CANCELLED: {Status.OPEN},
+}
+UNCHECKED_TRANSITION_SOURCES = {ChangeSource.IMPORT, ChangeSource.TICKET}
 
 
 # --- People ------------------------------------------------------------------
@@ -197,6 +217,18 @@ def action_items_update(
                 item.completed_at = None if item.status != Status.DONE else before["completed_at"]
             _sync_completed_at(item, now)
         _validate(item)
+        if (
+            "status" in update.changes
+            and before["status"] != item.status
+            and actor.source not in UNCHECKED_TRANSITION_SOURCES
+            and item.status not in ALLOWED_TRANSITIONS.get(before["status"], ())
+        ):
+            raise ValidationError(
+                {
+                    "status": f"cannot change from {before['status']} to {item.status}; "
+                    f"allowed: {', '.join(sorted(ALLOWED_TRANSITIONS[before['status']]))}"
+                }
+            )
         fields = [f for f, old in before.items() if old != getattr(item, f)]
         for name, value in (update.bookkeeping or {}).items():
             if getattr(item, name) != value:
@@ -205,6 +237,7 @@ def action_items_update(
         if not fields:
             continue
         item.updated_at = now
+        item.version += 1
         changed_items.append(item)
         saved_fields.update(fields)
         for name in fields:
@@ -223,7 +256,9 @@ def action_items_update(
                     )
                 )
     if changed_items:
-        ActionItem.objects.bulk_update(changed_items, sorted(saved_fields | {"updated_at"}))
+        ActionItem.objects.bulk_update(
+            changed_items, sorted(saved_fields | {"updated_at", "version"})
+        )
         ActionItemChange.objects.bulk_create(history)
     return changed_items
 
@@ -231,3 +266,13 @@ def action_items_update(
 def action_item_update(*, item: ActionItem, actor: Actor, note: str = "", **changes: Any) -> bool:
     """Change one item; True if anything changed. See action_items_update."""
     return bool(action_items_update(updates=[ItemUpdate(item, changes)], actor=actor, note=note))
+
+
+def comment_add(*, item: ActionItem, actor: Actor, body: str) -> Comment:
+    """Add a comment to an item."""
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError({"body": "must not be empty"})
+    return Comment.objects.create(
+        item=item, author=actor.user, author_label=actor.display, source=actor.source, body=body
+    )

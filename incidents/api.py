@@ -1,0 +1,145 @@
+import django_filters
+from django.conf import settings
+from django.db.models import Prefetch, Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from config.api import Pagination, PayloadTooLarge
+from tracker.models import ActionItem
+from tracker.permissions import IsManagerOrReadOnly
+from tracker.selectors import incidents_with_item_counts
+
+from .importing import import_document
+from .models import Incident, Severity
+from .serializers import ImportSummarySerializer, IncidentDetailSerializer, IncidentListSerializer
+
+
+class IncidentFilter(django_filters.FilterSet):
+    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
+    status = django_filters.CharFilter()
+    service = django_filters.CharFilter()
+    declared_after = django_filters.IsoDateTimeFilter(field_name="declared_at", lookup_expr="gte")
+    declared_before = django_filters.IsoDateTimeFilter(field_name="declared_at", lookup_expr="lt")
+    q = django_filters.CharFilter(method="filter_q", help_text="Search id and title")
+
+    class Meta:
+        model = Incident
+        fields = []
+
+    def filter_q(self, queryset, name, value):
+        return queryset.filter(Q(external_id__icontains=value) | Q(title__icontains=value))
+
+
+class RawBodyParser(JSONParser):
+    """Hands the import service the body's bytes untouched: it parses and keeps them itself."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.TRACKER_IMPORT_MAX_BYTES
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"The document is larger than {limit:,} bytes.")
+        return raw
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List incidents with their action item counts"),
+    retrieve=extend_schema(summary="An incident with its timeline and action items"),
+)
+class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
+    lookup_field = "external_id"
+    lookup_value_regex = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}"
+    filterset_class = IncidentFilter
+    filter_backends = [*viewsets.GenericViewSet.filter_backends, OrderingFilter]
+    ordering_fields = ["declared_at", "resolved_at", "severity", "external_id", "updated_at"]
+    ordering = ["-declared_at", "id"]
+    pagination_class = Pagination
+    permission_classes = [IsAuthenticated, IsManagerOrReadOnly]
+
+    def get_queryset(self):
+        queryset = incidents_with_item_counts()
+        if self.action == "retrieve":
+            queryset = queryset.select_related("current_document").prefetch_related(
+                "events",
+                "communications",
+                "participants",
+                Prefetch(
+                    "action_items",
+                    queryset=ActionItem.objects.select_related("incident", "owner").order_by(
+                        "deadline", "id"
+                    ),
+                ),
+            )
+        return queryset
+
+    def get_serializer_class(self):
+        return IncidentDetailSerializer if self.action == "retrieve" else IncidentListSerializer
+
+    @extend_schema(
+        summary="Import an incident document (managers)",
+        description=(
+            "The same import as `manage.py import_incidents`: a JSON body, or a multipart "
+            "`file`. 201 when the incident was created, 200 when updated or unchanged, "
+            "400 with the errors when rejected (nothing is written)."
+        ),
+        parameters=[
+            OpenApiParameter("dry_run", OpenApiTypes.BOOL, description="Report, write nothing")
+        ],
+        request={
+            "application/json": OpenApiTypes.OBJECT,
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            },
+        },
+        responses={
+            201: ImportSummarySerializer,
+            200: ImportSummarySerializer,
+            400: ImportSummarySerializer,
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[RawBodyParser, MultiPartParser],
+        pagination_class=None,
+        filter_backends=[],
+    )
+    def import_(self, request):
+        if request.content_type.startswith("multipart/"):
+            upload = request.FILES.get("file")
+            if upload is None:
+                return Response(
+                    {
+                        "status": 400,
+                        "errors": [
+                            {
+                                "path": "file",
+                                "code": "required",
+                                "message": "upload the document as `file`",
+                            }
+                        ],
+                    },
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
+            raw, name = upload.read(settings.TRACKER_IMPORT_MAX_BYTES + 1), upload.name
+        else:
+            raw, name = request.data, "-"
+        dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+        summary = import_document(
+            raw=raw, source="api", path=name, user=request.user, dry_run=dry_run
+        )
+        if not summary.ok:
+            code = status.HTTP_400_BAD_REQUEST
+        elif summary.result == "created":
+            code = status.HTTP_201_CREATED
+        else:
+            code = status.HTTP_200_OK
+        return Response(summary.as_dict(), status=code)

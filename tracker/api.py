@@ -1,0 +1,191 @@
+from django.db import transaction
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.filters import OrderingFilter
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from config.api import Pagination, PreconditionFailed
+
+from . import services
+from .filters import ActionItemFilter, PersonFilter
+from .models import OPEN_STATUSES, ActionItem, ChangeSource, Person
+from .permissions import ActionItemPermission, CanComment
+from .serializers import (
+    ActionItemChangeSerializer,
+    ActionItemSerializer,
+    CommentSerializer,
+    PersonSerializer,
+)
+
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="The ETag from a previous read; a stale one gets 412 and changes nothing.",
+)
+
+
+def api_actor(request) -> services.Actor:
+    return services.Actor(source=ChangeSource.API, user=request.user)
+
+
+def etag(item: ActionItem) -> str:
+    return f'"{item.pk}.{item.version}"'
+
+
+def _fields_for_service(validated: dict) -> dict:
+    """Serializer output to service keyword arguments (the owner is given by email)."""
+    fields = dict(validated)
+    if "owner" in fields:
+        owner = fields.pop("owner")
+        email = owner.get("email") if owner else None
+        fields["owner"] = services.person_get_or_create(email=email) if email else None
+    return fields
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List action items"),
+    retrieve=extend_schema(summary="An action item (with its ETag)"),
+    create=extend_schema(summary="Create an action item (managers)"),
+    partial_update=extend_schema(
+        summary="Change an action item (managers; owners: status only)", parameters=[IF_MATCH]
+    ),
+    destroy=extend_schema(summary="Delete an action item (managers)"),
+)
+class ActionItemViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = ActionItemSerializer
+    permission_classes = [IsAuthenticated, ActionItemPermission]
+    filterset_class = ActionItemFilter
+    filter_backends = [*viewsets.GenericViewSet.filter_backends, OrderingFilter]
+    ordering_fields = ["deadline", "priority", "created_at", "updated_at", "id"]
+    ordering = ["deadline", "id"]
+    pagination_class = Pagination
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return ActionItem.objects.select_related("incident", "owner")
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        # A stable order whatever the client asked for, so pages never overlap.
+        return (
+            queryset.order_by(*queryset.query.order_by, "id")
+            if queryset.query.order_by
+            else queryset
+        )
+
+    def retrieve(self, request, *args, **kwargs):
+        item = self.get_object()
+        return Response(self.get_serializer(item).data, headers={"ETag": etag(item)})
+
+    def perform_create(self, serializer):
+        serializer.instance = services.action_item_create(
+            actor=api_actor(self.request), **_fields_for_service(serializer.validated_data)
+        )
+
+    def create(self, request, *args, **kwargs):
+        response = super().create(request, *args, **kwargs)
+        response["ETag"] = f'"{response.data["id"]}.{response.data["version"]}"'
+        return response
+
+    def update(self, request, *args, **kwargs):
+        partial = kwargs.pop("partial", False)
+        with transaction.atomic():
+            item = get_object_or_404(
+                self.get_queryset().select_for_update(of=("self",)), pk=kwargs["pk"]
+            )
+            self.check_object_permissions(request, item)
+            if_match = request.headers.get("If-Match")
+            if if_match and if_match.strip() not in ("*", etag(item)):
+                raise PreconditionFailed()
+            serializer = self.get_serializer(item, data=request.data, partial=partial)
+            serializer.is_valid(raise_exception=True)
+            services.action_item_update(
+                item=item,
+                actor=api_actor(request),
+                **_fields_for_service(serializer.validated_data),
+            )
+        item = self.get_queryset().get(pk=item.pk)
+        return Response(self.get_serializer(item).data, headers={"ETag": etag(item)})
+
+    def perform_destroy(self, instance):
+        instance.delete()
+
+    @extend_schema(
+        summary="Every change to the item", responses=ActionItemChangeSerializer(many=True)
+    )
+    @action(detail=True, methods=["get"], pagination_class=Pagination)
+    def history(self, request, pk=None):
+        item = self.get_object()
+        page = self.paginate_queryset(item.changes.order_by("at", "id"))
+        return self.get_paginated_response(ActionItemChangeSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Comments on the item (managers and the owner may add)",
+        request=CommentSerializer,
+        responses={200: CommentSerializer(many=True), 201: CommentSerializer},
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        permission_classes=[IsAuthenticated, CanComment],
+        filterset_class=None,
+        pagination_class=Pagination,
+    )
+    def comments(self, request, pk=None):
+        item = self.get_object()
+        if request.method == "POST":
+            serializer = CommentSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            comment = services.comment_add(
+                item=item, actor=api_actor(request), body=serializer.validated_data["body"]
+            )
+            return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+        page = self.paginate_queryset(item.comments.order_by("created_at", "id"))
+        return self.get_paginated_response(CommentSerializer(page, many=True).data)
+
+    def get_object(self):
+        # Sub-resources use the item's own permissions, not the filters of the list.
+        item = get_object_or_404(self.get_queryset(), pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, item)
+        return item
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List people with their open and overdue counts"),
+    retrieve=extend_schema(summary="A person"),
+)
+class PersonViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = PersonSerializer
+    filterset_class = PersonFilter
+    pagination_class = Pagination
+    filter_backends = [*viewsets.GenericViewSet.filter_backends, OrderingFilter]
+    ordering_fields = ["email", "name"]
+    ordering = ["email"]
+
+    def get_queryset(self):
+        today = timezone.localdate()
+        return Person.objects.annotate(
+            open_items=Count("action_items", filter=Q(action_items__status__in=OPEN_STATUSES)),
+            overdue_items=Count(
+                "action_items",
+                filter=Q(action_items__status__in=OPEN_STATUSES, action_items__deadline__lt=today),
+            ),
+        )

@@ -1,0 +1,153 @@
+import contextlib
+import datetime as dt
+import zoneinfo
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers
+
+from incidents.models import Incident
+
+from .models import OPEN_STATUSES, ActionItem, ActionItemChange, Comment, Person, Priority, Status
+
+
+def owner_today(item: ActionItem) -> dt.date:
+    """Today where the owner lives (their time zone, else TIME_ZONE)."""
+    tz = timezone.get_current_timezone()
+    if item.owner_id and item.owner.time_zone:
+        with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
+            tz = zoneinfo.ZoneInfo(item.owner.time_zone)
+    return timezone.localdate(timezone=tz)
+
+
+TicketSchema = inline_serializer(
+    name="TicketLink",
+    fields={
+        "system": serializers.CharField(allow_null=True),
+        "key": serializers.CharField(allow_null=True),
+        "url": serializers.URLField(allow_null=True),
+        "sync_state": serializers.CharField(allow_null=True),
+    },
+)
+
+
+class ActionItemSerializer(serializers.ModelSerializer):
+    incident = serializers.SlugRelatedField(
+        slug_field="external_id",
+        queryset=Incident.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="The incident's external id, e.g. INC-2024-0142",
+    )
+    owner = serializers.EmailField(
+        source="owner.email",
+        allow_null=True,
+        required=False,
+        help_text="Owner email; null = unassigned",
+    )
+    owner_name = serializers.CharField(source="owner.name", read_only=True, default="")
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    deadline = serializers.DateField(allow_null=True, required=False)
+    is_overdue = serializers.SerializerMethodField()
+    days_until_due = serializers.SerializerMethodField()
+    ticket = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ActionItem
+        fields = [
+            "id",
+            "incident",
+            "title",
+            "description",
+            "owner",
+            "owner_name",
+            "priority",
+            "type",
+            "status",
+            "deadline",
+            "deadline_derived",
+            "completed_at",
+            "created_at",
+            "updated_at",
+            "is_overdue",
+            "days_until_due",
+            "removed_from_source",
+            "version",
+            "ticket",
+        ]
+        read_only_fields = [
+            "id",
+            "deadline_derived",
+            "completed_at",
+            "created_at",
+            "updated_at",
+            "removed_from_source",
+            "version",
+        ]
+        extra_kwargs = {"description": {"required": False}, "type": {"required": False}}
+
+    @extend_schema_field(OpenApiTypes.BOOL)
+    def get_is_overdue(self, item: ActionItem) -> bool:
+        return bool(
+            item.status in OPEN_STATUSES and item.deadline and item.deadline < owner_today(item)
+        )
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_days_until_due(self, item: ActionItem) -> int | None:
+        if item.deadline is None:
+            return None
+        return (item.deadline - owner_today(item)).days
+
+    @extend_schema_field(TicketSchema)
+    def get_ticket(self, item: ActionItem) -> dict:
+        # Filled in by ticket sync; the shape is stable so clients can rely on it now.
+        return {"system": None, "key": None, "url": None, "sync_state": None}
+
+    def validate_title(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("must not be empty")
+        return value.strip()
+
+    def validate_type(self, value: str) -> str:
+        from incidents.document import normalise_type
+
+        return normalise_type(value)
+
+
+class ActionItemChangeSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_label")
+    old_value = serializers.JSONField()
+    new_value = serializers.JSONField()
+
+    class Meta:
+        model = ActionItemChange
+        fields = ["id", "at", "source", "actor", "field", "old_value", "new_value", "note"]
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author_label", read_only=True)
+
+    class Meta:
+        model = Comment
+        fields = ["id", "author", "source", "body", "created_at"]
+        read_only_fields = ["id", "author", "source", "created_at"]
+
+
+class PersonSerializer(serializers.ModelSerializer):
+    open_items = serializers.IntegerField(read_only=True)
+    overdue_items = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Person
+        fields = [
+            "id",
+            "email",
+            "name",
+            "time_zone",
+            "manager_email",
+            "open_items",
+            "overdue_items",
+        ]
+        read_only_fields = fields
