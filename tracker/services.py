@@ -16,6 +16,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -65,6 +66,11 @@ ALLOWED_TRANSITIONS = {
     Status.CANCELLED: {Status.OPEN},
 }
 UNCHECKED_TRANSITION_SOURCES = {ChangeSource.IMPORT, ChangeSource.TICKET}
+
+
+def status_choices_from(current: str) -> set[str]:
+    """The statuses a person may set on an item whose status is `current` (itself included)."""
+    return ALLOWED_TRANSITIONS.get(current, set()) | {current}
 
 
 # --- People ------------------------------------------------------------------
@@ -143,6 +149,7 @@ def _sync_completed_at(item: ActionItem, now: dt.datetime) -> None:
         item.completed_at = None
 
 
+@transaction.atomic
 def action_items_create(
     *, items: list[ActionItem], actor: Actor, note: str = ""
 ) -> list[ActionItem]:
@@ -191,6 +198,7 @@ class ItemUpdate:
     bookkeeping: dict[str, Any] | None = None
 
 
+@transaction.atomic
 def action_items_update(
     *, updates: list[ItemUpdate], actor: Actor, note: str = ""
 ) -> list[ActionItem]:
@@ -221,7 +229,7 @@ def action_items_update(
             "status" in update.changes
             and before["status"] != item.status
             and actor.source not in UNCHECKED_TRANSITION_SOURCES
-            and item.status not in ALLOWED_TRANSITIONS.get(before["status"], ())
+            and item.status not in status_choices_from(before["status"])
         ):
             raise ValidationError(
                 {
@@ -231,7 +239,10 @@ def action_items_update(
             )
         fields = [f for f, old in before.items() if old != getattr(item, f)]
         for name, value in (update.bookkeeping or {}).items():
-            if getattr(item, name) != value:
+            # Compare foreign keys by id: reading the related row would cost a query per item.
+            attname = ActionItem._meta.get_field(name).attname
+            new = value.pk if isinstance(value, models.Model) else value
+            if getattr(item, attname) != new:
                 setattr(item, name, value)
                 fields.append(name)
         if not fields:
