@@ -1,0 +1,478 @@
+"""Admin for action items and people.
+
+Every change to an item made here goes through `tracker.services`, so it is
+validated and written to the item's history with source "admin"; nothing in
+this module calls `save()` on an item.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from . import selectors
+from .forms import ActionItemAdminForm, MoveDeadlineForm, ReassignForm
+from .models import ActionItem, ActionItemChange, ApiToken, ChangeSource, Comment, Person, Status
+from .services import (
+    EDITABLE_FIELDS,
+    Actor,
+    ItemUpdate,
+    action_item_create,
+    action_item_update,
+    action_items_update,
+    person_get_or_create,
+)
+from .tokens import api_token_create, api_token_revoke
+
+DUE_SOON_DAYS = 7
+
+CSV_COLUMNS = (
+    "id",
+    "incident",
+    "title",
+    "owner",
+    "priority",
+    "type",
+    "status",
+    "deadline",
+    "deadline_derived",
+    "overdue",
+    "completed_at",
+    "created_at",
+    "updated_at",
+)
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _admin_actor(request) -> Actor:
+    return Actor(source=ChangeSource.ADMIN, user=request.user)
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        if self.value() == "yes":
+            return selectors.action_items_overdue(today=today, queryset=queryset)
+        if self.value() == "no":
+            return selectors.action_items_not_overdue(today=today, queryset=queryset)
+        return queryset
+
+
+class DueSoonFilter(admin.SimpleListFilter):
+    title = "due soon"
+    parameter_name = "due_within"
+
+    def lookups(self, request, model_admin):
+        return [(str(DUE_SOON_DAYS), f"Within {DUE_SOON_DAYS} days")]
+
+    def queryset(self, request, queryset):
+        if self.value() == str(DUE_SOON_DAYS):
+            return selectors.action_items_due_within(
+                today=timezone.localdate(), days=DUE_SOON_DAYS, queryset=queryset
+            )
+        return queryset
+
+
+class ActionItemChangeInline(admin.TabularInline):
+    """The item's history, read-only: it is written by the services only."""
+
+    model = ActionItemChange
+    verbose_name = "history entry"
+    verbose_name_plural = "history"
+    fields = ("at", "source", "actor_label", "field", "old_value", "new_value", "note")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-at", "-id")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ActionItem)
+class ActionItemAdmin(admin.ModelAdmin):
+    form = ActionItemAdminForm
+    list_display = (
+        "title",
+        "incident_external_id",
+        "owner",
+        "priority",
+        "deadline",
+        "status",
+        "overdue",
+    )
+    list_filter = (
+        "status",
+        "priority",
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        OverdueFilter,
+        DueSoonFilter,
+        ("incident", admin.RelatedOnlyFieldListFilter),
+        "removed_from_source",
+    )
+    search_fields = ("title", "owner__email", "incident__external_id")
+    list_select_related = ("incident", "owner")
+    autocomplete_fields = ("incident", "owner")
+    actions = ("mark_done", "reassign", "move_deadline")
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "incident",
+                    "title",
+                    "description",
+                    "owner",
+                    "priority",
+                    "type",
+                    "status",
+                    "deadline",
+                )
+            },
+        ),
+        (
+            "Bookkeeping",
+            {
+                "fields": (
+                    "deadline_derived",
+                    "completed_at",
+                    "created_at",
+                    "updated_at",
+                    "removed_from_source",
+                    "source_key",
+                    "source_document",
+                    "source_values",
+                    "extra",
+                ),
+            },
+        ),
+    )
+    # Kept by the services and the import: a person editing them would break
+    # the three-way merge with the next revision of the document.
+    readonly_fields = (
+        "deadline_derived",
+        "completed_at",
+        "created_at",
+        "updated_at",
+        "removed_from_source",
+        "source_key",
+        "source_document",
+        "source_values",
+        "extra",
+    )
+
+    def get_queryset(self, request):
+        return selectors.action_items_with_overdue(
+            today=timezone.localdate(), queryset=super().get_queryset(request)
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if obj is not None and obj.source_key:
+            # An item from a document is matched by its key within its incident:
+            # moved to another incident, the next import would create it again.
+            return (*fields, "incident")
+        return fields
+
+    def get_inlines(self, request, obj):
+        return [ActionItemChangeInline, CommentInline] if obj is not None else []
+
+    @admin.display(description="incident", ordering="incident__external_id")
+    def incident_external_id(self, obj: ActionItem) -> str:
+        return obj.incident.external_id if obj.incident else "-"
+
+    @admin.display(description="overdue", boolean=True, ordering="is_overdue")
+    def overdue(self, obj: ActionItem) -> bool:
+        return obj.is_overdue
+
+    # --- Saving through the services -----------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        actor = _admin_actor(request)
+        if change:
+            changes = {
+                name: form.cleaned_data[name]
+                for name in form.changed_data
+                if name in EDITABLE_FIELDS
+            }
+            if "deadline" in changes:
+                # A person chose this deadline: it no longer derives from the priority.
+                changes["deadline_derived"] = False
+            # The form has already copied its values onto `obj`; compare with the
+            # row as stored so the history records the real old values.
+            original = ActionItem.objects.select_for_update().get(pk=obj.pk)
+            action_item_update(item=original, actor=actor, **changes)
+        else:
+            fields = {
+                name: form.cleaned_data[name] for name in form.fields if name in EDITABLE_FIELDS
+            }
+            obj.pk = action_item_create(actor=actor, **fields).pk
+        obj.refresh_from_db()
+
+    def has_delete_permission(self, request, obj=None):
+        # Items are cancelled, never deleted: their history must survive, and
+        # deleting bypasses the services.
+        return False
+
+    # --- Bulk actions ----------------------------------------------------------
+
+    @admin.action(description="Mark selected items done", permissions=["change"])
+    def mark_done(self, request, queryset):
+        items = list(queryset.select_related("owner", "incident"))
+        try:
+            with transaction.atomic():
+                changed = action_items_update(
+                    updates=[ItemUpdate(item, {"status": Status.DONE}) for item in items],
+                    actor=_admin_actor(request),
+                )
+        except ValidationError as exc:
+            # The services refused one item (a cancelled item must be reopened
+            # first): the batch is all or nothing, so nothing changed.
+            self.message_user(
+                request, f"Nothing changed: {'; '.join(exc.messages)}", messages.ERROR
+            )
+            return
+        self.message_user(
+            request, f"Marked {len(changed)} of {len(items)} items done.", messages.SUCCESS
+        )
+
+    @admin.action(description="Reassign selected items…", permissions=["change"])
+    def reassign(self, request, queryset):
+        form = ReassignForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return self._intermediate_page(
+                request, queryset, form, action="reassign", title="Reassign action items"
+            )
+        items = list(queryset.select_related("owner", "incident"))
+        with transaction.atomic():
+            person = person_get_or_create(email=form.cleaned_data["owner_email"])
+            changed = action_items_update(
+                updates=[ItemUpdate(item, {"owner": person}) for item in items],
+                actor=_admin_actor(request),
+            )
+        self.message_user(
+            request, f"Reassigned {len(changed)} of {len(items)} items to {person.email}."
+        )
+        return None
+
+    @admin.action(description="Move deadline of selected items…", permissions=["change"])
+    def move_deadline(self, request, queryset):
+        form = MoveDeadlineForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return self._intermediate_page(
+                request, queryset, form, action="move_deadline", title="Move deadlines"
+            )
+        new_deadline: dt.date | None = form.cleaned_data["new_deadline"]
+        shift_days: int | None = form.cleaned_data["shift_days"]
+        items = list(queryset.select_related("owner", "incident"))
+        updates = []
+        skipped = 0
+        for item in items:
+            if new_deadline is not None:
+                deadline = new_deadline
+            elif item.deadline is not None:
+                deadline = item.deadline + dt.timedelta(days=shift_days)
+            else:
+                skipped += 1
+                continue
+            updates.append(ItemUpdate(item, {"deadline": deadline, "deadline_derived": False}))
+        with transaction.atomic():
+            changed = action_items_update(updates=updates, actor=_admin_actor(request))
+        message = f"Moved the deadline of {len(changed)} of {len(items)} items."
+        if skipped:
+            message += f" {skipped} without a deadline were skipped."
+        self.message_user(request, message)
+        return None
+
+    def _intermediate_page(self, request, queryset, form, *, action: str, title: str):
+        # The page posts back to the changelist (same query string, so the same
+        # filters) with the action, the selected ids and `apply`: the standard
+        # admin pattern for actions that need input.
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "form": form,
+            "action": action,
+            "items": queryset.select_related("incident", "owner"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media + form.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/tracker/actionitem/action_form.html", context)
+
+    # --- CSV export --------------------------------------------------------------
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "export-csv/",
+                self.admin_site.admin_view(self.export_csv_view),
+                name="{}_{}_export_csv".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def export_csv_view(self, request):
+        """Every row the changelist shows for this query string, on every page, as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(
+                reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+            )
+        rows = changelist.queryset.select_related("incident", "owner")
+        response = StreamingHttpResponse(_csv_lines(rows), content_type="text/csv; charset=utf-8")
+        filename = f"action-items-{timezone.localdate():%Y-%m-%d}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming with csv.writer."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def _csv_lines(items) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for item in items.iterator(chunk_size=1000):
+        row = (
+            item.id,
+            item.incident.external_id if item.incident else None,
+            item.title,
+            item.owner.email if item.owner else None,
+            item.priority,
+            item.type,
+            item.status,
+            item.deadline,
+            item.deadline_derived,
+            item.is_overdue,
+            item.completed_at,
+            item.created_at,
+            item.updated_at,
+        )
+        yield writer.writerow([_csv_cell(v) for v in row])
+
+
+@admin.register(Person)
+class PersonAdmin(admin.ModelAdmin):
+    list_display = ("email", "name", "time_zone", "manager_email", "user", "open_items")
+    search_fields = ("email", "name")
+    list_select_related = ("user",)
+    raw_id_fields = ("user",)
+    readonly_fields = ("created_at",)
+
+    def get_queryset(self, request):
+        return selectors.people_with_open_item_counts(queryset=super().get_queryset(request))
+
+    @admin.display(description="open items", ordering="open_items")
+    def open_items(self, obj: Person) -> int:
+        return obj.open_items
+
+
+class CommentInline(admin.TabularInline):
+    model = Comment
+    extra = 0
+    fields = ("created_at", "author_label", "source", "body")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created here or with `manage.py create_api_token`; the secret is shown once."""
+
+    list_display = (
+        "name",
+        "user",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "user__username", "user__email", "prefix")
+    list_select_related = ("user",)
+    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("user", "name", "expires_at")
+        return ("user", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("user", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # tokens are immutable; revoke and create another
+        token, key = api_token_create(user=obj.user, name=obj.name, expires_at=obj.expires_at)
+        obj.pk, obj.prefix, obj.key_hash, obj.created_at = (
+            token.pk,
+            token.prefix,
+            token.key_hash,
+            token.created_at,
+        )
+        self.message_user(
+            request,
+            f"Token created: {key} — copy it now, it will not be shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset:
+            api_token_revoke(token=token)
+        self.message_user(request, f"Revoked {queryset.count()} tokens.", messages.SUCCESS)
