@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -29,10 +30,13 @@ from .models import (
     Priority,
     Status,
 )
+from .reminders import next_reminder_on
 
 # Fields of an item that people edit and that history records.
 TRACKED_FIELDS = ("title", "description", "owner", "priority", "type", "status", "deadline")
-EDITABLE_FIELDS = (*TRACKED_FIELDS, "deadline_derived", "incident", "completed_at")
+EDITABLE_FIELDS = (*TRACKED_FIELDS, "deadline_derived", "incident", "completed_at", "snoozed_until")
+# A change to one of these moves the item's next reminder.
+REMINDER_FIELDS = frozenset({"deadline", "status", "owner", "priority", "snoozed_until"})
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ def _sync_completed_at(item: ActionItem, now: dt.datetime) -> None:
         item.completed_at = None
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def action_items_create(
     *, items: list[ActionItem], actor: Actor, note: str = ""
 ) -> list[ActionItem]:
@@ -158,6 +162,7 @@ def action_items_create(
     for item in items:
         _validate(item)
         _sync_completed_at(item, now)
+        item.next_reminder_on = next_reminder_on(item=item, now=now)
     created = ActionItem.objects.bulk_create(items)
     ActionItemChange.objects.bulk_create(
         [
@@ -198,7 +203,7 @@ class ItemUpdate:
     bookkeeping: dict[str, Any] | None = None
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)
 def action_items_update(
     *, updates: list[ItemUpdate], actor: Actor, note: str = ""
 ) -> list[ActionItem]:
@@ -247,6 +252,9 @@ def action_items_update(
                 fields.append(name)
         if not fields:
             continue
+        if REMINDER_FIELDS.intersection(fields):
+            item.next_reminder_on = next_reminder_on(item=item, now=now)
+            fields.append("next_reminder_on")
         item.updated_at = now
         item.version += 1
         changed_items.append(item)
@@ -287,3 +295,10 @@ def comment_add(*, item: ActionItem, actor: Actor, body: str) -> Comment:
     return Comment.objects.create(
         item=item, author=actor.user, author_label=actor.display, source=actor.source, body=body
     )
+
+
+def action_item_snooze(*, item: ActionItem, actor: Actor, days: int | None = None) -> bool:
+    """Hold the item's reminders for `days` (TRACKER_SNOOZE_DAYS) from today."""
+    days = settings.TRACKER_SNOOZE_DAYS if days is None else days
+    until = timezone.localdate() + dt.timedelta(days=days)
+    return action_item_update(item=item, actor=actor, snoozed_until=until)
