@@ -252,3 +252,26 @@ TRACKER_DEFAULT_DEADLINE_DAYS = env.dict(
     default={"P0": 7, "P1": 14, "P2": 30, "P3": 60, "P4": 90},
 )
 TRACKER_MANAGERS_GROUP = "managers"
+
+# --- Reminders (see README "Reminders") --------------------------------------------
+TRACKER_REMIND_DAYS_BEFORE = env.list("TRACKER_REMIND_DAYS_BEFORE", cast=int, default=[7, 1])
+TRACKER_OVERDUE_REPEAT_DAYS = env.int("TRACKER_OVERDUE_REPEAT_DAYS", default=7)
+# Days overdue before the escalation contact hears; a priority left out never escalates.
+TRACKER_ESCALATE_AFTER_DAYS = env.dict(
+    "TRACKER_ESCALATE_AFTER_DAYS",
+    cast={"value": int},
+    default={"P0": 1, "P1": 3, "P2": 7, "P3": 14},
+)
+TRACKER_ESCALATION_EMAIL = env.str("TRACKER_ESCALATION_EMAIL", default="")
+# Weekdays reminders go out on, Monday = 0.
+TRACKER_REMIND_WEEKDAYS = env.list("TRACKER_REMIND_WEEKDAYS", cast=int, default=[0, 1, 2, 3, 4])
+# A day's stages go out in the first sweep at or after this hour, in the recipient's time zone.
+TRACKER_REMIND_HOUR = env.int("TRACKER_REMIND_HOUR", default=9)
+TRACKER_MANAGER_DIGEST = env.list("TRACKER_MANAGER_DIGEST", default=[])
+TRACKER_SNOOZE_DAYS = env.int("TRACKER_SNOOZE_DAYS", default=7)
+TRACKER_ACTION_LINK_MAX_AGE_DAYS = env.int("TRACKER_ACTION_LINK_MAX_AGE_DAYS", default=14)
+TRACKER_SEND_MAX_ATTEMPTS = env.int("TRACKER_SEND_MAX_ATTEMPTS", default=5)
+# A sender that claimed notifications and vanished for this long is presumed dead.
+TRACKER_SEND_LEASE_SECONDS = env.int("TRACKER_SEND_LEASE_SECONDS", default=600)
+# Enqueue tasks only once the transaction that asked for them has committed.
+CELERY_TASK_PUBLISH_RETRY = True

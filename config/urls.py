@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from incidents.api import IncidentViewSet
 from tracker.api import ActionItemViewSet, PersonViewSet
+from tracker.views import email_action
 
 admin.site.site_header = "Incident follow-up tracker"
 admin.site.site_title = "Follow-up tracker"
@@ -20,6 +21,7 @@ urlpatterns = [
     # Until the web UI lands, the admin is the product's front page.
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("r/<str:token>/", email_action, name="email-action"),
     path("api/v1/", include(router.urls)),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(

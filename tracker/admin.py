@@ -24,7 +24,18 @@ from django.utils import timezone
 
 from . import selectors
 from .forms import ActionItemAdminForm, MoveDeadlineForm, ReassignForm
-from .models import ActionItem, ActionItemChange, ApiToken, ChangeSource, Comment, Person, Status
+from .models import (
+    ActionItem,
+    ActionItemChange,
+    ApiToken,
+    ChangeSource,
+    Comment,
+    DeliveryState,
+    ManagerDigest,
+    Notification,
+    Person,
+    Status,
+)
 from .services import (
     EDITABLE_FIELDS,
     Actor,
@@ -476,3 +487,50 @@ class ApiTokenAdmin(admin.ModelAdmin):
         for token in queryset:
             api_token_revoke(token=token)
         self.message_user(request, f"Revoked {queryset.count()} tokens.", messages.SUCCESS)
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """Every reminder: pending, sent, failed (with the error) or skipped."""
+
+    list_display = (
+        "item",
+        "recipient",
+        "stage",
+        "deadline",
+        "state",
+        "attempts",
+        "sent_at",
+        "last_error",
+    )
+    list_filter = ("state", "kind")
+    search_fields = ("recipient", "item__title")
+    list_select_related = ("item",)
+    date_hierarchy = "created_at"
+    actions = ["retry"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Retry the selected failed reminders now", permissions=["view"])
+    def retry(self, request, queryset):
+        count = queryset.filter(state=DeliveryState.FAILED).update(
+            state=DeliveryState.PENDING, next_attempt_at=None
+        )
+        self.message_user(request, f"{count} reminders will be sent by the next delivery run.")
+
+
+@admin.register(ManagerDigest)
+class ManagerDigestAdmin(admin.ModelAdmin):
+    list_display = ("period_start", "recipient", "state", "attempts", "sent_at", "last_error")
+    list_filter = ("state",)
+    search_fields = ("recipient",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

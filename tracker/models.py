@@ -95,6 +95,12 @@ class ActionItem(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Bumped by every change; the API's ETag, so a stale If-Match gets 412.
     version = models.PositiveIntegerField(default=1)
+    # No reminders until this date has passed (the owner snoozed the item).
+    snoozed_until = models.DateField(null=True, blank=True)
+    # The date the item's next reminder stage is reached (maintained by the
+    # services, see tracker.reminders): the sweep reads only items due today, so
+    # its cost follows the number of due items, not the size of the table.
+    next_reminder_on = models.DateField(null=True, blank=True, editable=False)
 
     # Where the item came from: its identity within the incident's document
     # ("id:<id>" or "title:<normalised title>"), the revision it was last
@@ -132,6 +138,11 @@ class ActionItem(models.Model):
             models.Index(fields=["owner", "status"], name="action_item_owner_status"),
             models.Index(fields=["priority", "status"], name="action_item_priority_status"),
             models.Index(fields=["incident", "status"], name="action_item_incident_status"),
+            models.Index(
+                fields=["next_reminder_on"],
+                condition=models.Q(next_reminder_on__isnull=False),
+                name="action_item_next_reminder",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -215,3 +226,88 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class ReminderStage(models.TextChoices):
+    DUE_SOON = "due_soon", "Due soon"
+    DUE_TODAY = "due_today", "Due today"
+    OVERDUE = "overdue", "Overdue"
+    ESCALATION = "escalation", "Escalation"
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped (no longer due)"
+
+
+class Notification(models.Model):
+    """One reminder of one item to one recipient at one stage of one deadline.
+
+    The unique constraint is what makes a duplicate impossible: two sweeps that
+    race insert one row between them, and a row is claimed for sending by a
+    conditional update, so only one process sends it.
+    """
+
+    item = models.ForeignKey(ActionItem, on_delete=models.CASCADE, related_name="notifications")
+    recipient = models.EmailField()
+    kind = models.CharField(max_length=16, choices=ReminderStage.choices)
+    # The stage and its day relative to the deadline: "due_soon-7", "due_today",
+    # "overdue+8", "escalation+3". Each repeat of a stage is a stage of its own.
+    stage = models.CharField(max_length=32)
+    deadline = models.DateField()
+    state = models.CharField(
+        max_length=8, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "stage", "deadline", "recipient"], name="notification_once"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="notification_state_next"),
+            models.Index(fields=["claim_token"], name="notification_claim"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stage} of item {self.item_id} to {self.recipient} ({self.state})"
+
+
+class ManagerDigest(models.Model):
+    """The weekly digest to one manager: once per recipient and week."""
+
+    recipient = models.EmailField()
+    period_start = models.DateField(help_text="Monday of the week the digest covers")
+    state = models.CharField(
+        max_length=8, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-period_start", "recipient"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "period_start"], name="manager_digest_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"digest {self.period_start} to {self.recipient} ({self.state})"
