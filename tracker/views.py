@@ -1,16 +1,24 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from . import services
-from .links import InvalidLink, read_action_token
+from .links import InvalidLink, LinkAction, read_action_token
 from .models import OPEN_STATUSES, ActionItem, ChangeSource, Status
 
-CONFIRMATIONS = {
-    "done": ("Mark this item done?", "Mark done"),
-    "snooze": ("Snooze this item's reminders?", "Snooze"),
-}
+TEMPLATE = "tracker/email_action.html"
+PREVIOUS_OWNER = "This link was sent to the item's previous owner and no longer works."
+
+
+def _page(request, context: dict, status: int = 200):
+    return render(request, TEMPLATE, context, status=status)
+
+
+def _sent_to_owner(item: ActionItem, link: LinkAction) -> bool:
+    return item.owner is not None and item.owner.email.lower() == link.recipient
 
 
 @require_http_methods(["GET", "POST"])
@@ -19,57 +27,49 @@ def email_action(request, token: str):
     try:
         link = read_action_token(token)
     except InvalidLink as exc:
-        return render(request, "tracker/email_action.html", {"error": str(exc)}, status=400)
+        return _page(request, {"error": str(exc)}, status=400)
     item = ActionItem.objects.select_related("owner", "incident").filter(pk=link.item_id).first()
     if item is None:
-        return render(
-            request,
-            "tracker/email_action.html",
-            {"error": "This item no longer exists."},
-            status=404,
-        )
-    owner_email = item.owner.email.lower() if item.owner else ""
-    if link.action != "open" and owner_email != link.recipient:
-        return render(
-            request,
-            "tracker/email_action.html",
-            {"error": "This link was sent to the item's previous owner and no longer works."},
-            status=403,
-        )
-    context = {
-        "item": item,
-        "overdue": item.status in OPEN_STATUSES
-        and item.deadline
-        and item.deadline < timezone.localdate(),
-    }
-    if link.action in CONFIRMATIONS:
-        question, button = CONFIRMATIONS[link.action]
-        if link.action == "snooze":
-            question = (
-                f"Snooze this item's reminders for {services.settings.TRACKER_SNOOZE_DAYS} days?"
-            )
-        context.update(confirm=question, confirm_button=button)
-    if request.method == "POST" and link.action in CONFIRMATIONS:
+        return _page(request, {"error": "This item no longer exists."}, status=404)
+    acts = link.action in ("done", "snooze")
+    if acts and not _sent_to_owner(item, link):
+        return _page(request, {"error": PREVIOUS_OWNER}, status=403)
+
+    message = ""
+    if acts and request.method == "POST":
         actor = services.Actor(source=ChangeSource.REMINDER, label=f"{link.recipient} (email link)")
-        with transaction.atomic():
-            item = (
-                ActionItem.objects.select_for_update(of=("self",))
-                .select_related("owner", "incident")
-                .get(pk=item.pk)
-            )
-            try:
+        try:
+            with transaction.atomic():
+                item = (
+                    ActionItem.objects.select_for_update(of=("self",))
+                    .select_related("owner", "incident")
+                    .get(pk=item.pk)
+                )
+                # Checked again under the lock: the item may have been reassigned meanwhile.
+                if not _sent_to_owner(item, link):
+                    return _page(request, {"error": PREVIOUS_OWNER}, status=403)
                 if link.action == "done":
                     services.action_item_update(item=item, actor=actor, status=Status.DONE)
                     message = "Marked done. Thank you!"
                 else:
                     services.action_item_snooze(item=item, actor=actor)
                     message = f"Snoozed until {item.snoozed_until:%Y-%m-%d}."
-            except services.ValidationError as exc:
-                return render(
-                    request,
-                    "tracker/email_action.html",
-                    {"error": " ".join(exc.messages)},
-                    status=400,
-                )
-        context.update(item=item, done_message=message, confirm=None, overdue=False)
-    return render(request, "tracker/email_action.html", context)
+        except ValidationError as exc:
+            return _page(request, {"error": " ".join(exc.messages)}, status=400)
+
+    context = {
+        "item": item,
+        "overdue": bool(
+            item.status in OPEN_STATUSES and item.deadline and item.deadline < timezone.localdate()
+        ),
+        "done_message": message,
+    }
+    if acts and not message:
+        if link.action == "done":
+            context.update(confirm="Mark this item done?", confirm_button="Mark done")
+        else:
+            days = settings.TRACKER_SNOOZE_DAYS
+            context.update(
+                confirm=f"Snooze this item's reminders for {days} days?", confirm_button="Snooze"
+            )
+    return _page(request, context)
