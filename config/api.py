@@ -7,12 +7,12 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
-from rest_framework.views import exception_handler as drf_exception_handler
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -59,6 +59,10 @@ def error_response(status_code: int, errors: list[dict], headers: dict | None = 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """Every error, whatever raised it, as {"status": N, "errors": [{path, code, message}]}."""
+    # Imported here: rest_framework.views reads DEFAULT_THROTTLE_CLASSES, which names
+    # this module, so a top-level import fails whenever this module is imported first.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
         exc = exceptions.ValidationError(detail)
@@ -81,6 +85,19 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         errors = [{"path": None, "code": str(code), "message": str(exc.detail)}]
     response.data = {"status": response.status_code, "errors": errors}
     return response
+
+
+def not_found(request, exception=None):
+    """handler404: an /api/ path that no route matches gets the one error format too."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {
+                "status": 404,
+                "errors": [{"path": None, "code": "not_found", "message": "Not found."}],
+            },
+            status=404,
+        )
+    return page_not_found(request, exception)
 
 
 class Pagination(LimitOffsetPagination):

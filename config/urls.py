@@ -11,6 +11,9 @@ from tracker.views import email_action
 admin.site.site_header = "Incident follow-up tracker"
 admin.site.site_title = "Follow-up tracker"
 
+# Unknown /api/ paths answer in the API's error format; other paths get the normal page.
+handler404 = "config.api.not_found"
+
 router = DefaultRouter()
 router.include_root_view = False
 router.register("incidents", IncidentViewSet, basename="incident")

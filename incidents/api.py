@@ -2,7 +2,12 @@ import django_filters
 from django.conf import settings
 from django.db.models import Prefetch, Q
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.filters import OrderingFilter
@@ -21,7 +26,8 @@ from .serializers import ImportSummarySerializer, IncidentDetailSerializer, Inci
 
 
 class IncidentFilter(django_filters.FilterSet):
-    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices)
+    # distinct=False: DISTINCT over every column would make PostgreSQL sort the whole list.
+    severity = django_filters.MultipleChoiceFilter(choices=Severity.choices, distinct=False)
     status = django_filters.CharFilter()
     service = django_filters.CharFilter()
     declared_after = django_filters.IsoDateTimeFilter(field_name="declared_at", lookup_expr="gte")
@@ -101,7 +107,17 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
         responses={
             201: ImportSummarySerializer,
             200: ImportSummarySerializer,
-            400: ImportSummarySerializer,
+            # A rejected document gets its summary, which also has the error format's
+            # fields; a request without a document gets the error format alone.
+            400: OpenApiResponse(
+                response={
+                    "anyOf": [
+                        {"$ref": "#/components/schemas/ImportSummary"},
+                        {"$ref": "#/components/schemas/Error"},
+                    ]
+                },
+                description="Rejected; nothing was written",
+            ),
         },
     )
     @action(
@@ -129,17 +145,26 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
                     },
                     status=status.HTTP_400_BAD_REQUEST,
                 )
-            raw, name = upload.read(settings.TRACKER_IMPORT_MAX_BYTES + 1), upload.name
+            limit = settings.TRACKER_IMPORT_MAX_BYTES
+            if upload.size > limit:
+                raise PayloadTooLarge(f"The document is larger than {limit:,} bytes.")
+            raw, name = upload.read(), upload.name
         else:
-            raw, name = request.data, "-"
+            # An empty body never reaches the parser: DRF gives an empty dict instead.
+            raw, name = (request.data if isinstance(request.data, bytes) else b""), "-"
         dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
         summary = import_document(
             raw=raw, source="api", path=name, user=request.user, dry_run=dry_run
         )
         if not summary.ok:
             code = status.HTTP_400_BAD_REQUEST
-        elif summary.result == "created":
+        elif summary.result == "created" and not dry_run:
             code = status.HTTP_201_CREATED
         else:
             code = status.HTTP_200_OK
-        return Response(summary.as_dict(), status=code)
+        body = summary.as_dict()
+        if not summary.ok:
+            # The command's summary, in the API's one error shape as well.
+            body["status"] = code
+            body["errors"] = [{**error, "code": "invalid"} for error in body["errors"]]
+        return Response(body, status=code)

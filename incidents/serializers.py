@@ -41,6 +41,9 @@ class CommunicationSerializer(serializers.ModelSerializer):
 
 
 class ParticipantSerializer(serializers.ModelSerializer):
+    # Not an EmailField: the schema would promise an email, and documents may give none.
+    email = serializers.CharField(read_only=True, help_text="Empty when the document gives none")
+
     class Meta:
         model = Participant
         fields = ["name", "role", "email"]

@@ -17,6 +17,13 @@ class CommaMultipleChoiceFilter(django_filters.MultipleChoiceFilter):
 
     field_class = CommaMultipleChoiceField
 
+    def __init__(self, *args, **kwargs):
+        # Used on the item's own columns, where no join can repeat a row; django-filter's
+        # default DISTINCT over every selected column makes PostgreSQL sort all the
+        # matching rows (and count them through a subquery) for each page.
+        kwargs.setdefault("distinct", False)
+        super().__init__(*args, **kwargs)
+
 
 class ActionItemFilter(django_filters.FilterSet):
     status = CommaMultipleChoiceFilter(
