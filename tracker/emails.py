@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from .links import action_url
 from .models import Notification, ReminderStage
+from .reminders import person_time_zone
 
 STAGE_ORDER = [
     ReminderStage.ESCALATION,
@@ -38,7 +39,7 @@ def reminder_message(
     *, recipient: str, notifications: list[Notification], connection=None
 ) -> EmailMultiAlternatives:
     """One digest for one recipient: their items grouped by stage, overdue first."""
-    today = timezone.localdate()
+    now = timezone.now()
     groups = []
     for kind in STAGE_ORDER:
         entries = []
@@ -46,7 +47,9 @@ def reminder_message(
             if n.kind != kind:
                 continue
             item = n.item
-            days = (item.deadline - today).days
+            # Days counted on the owner's calendar, like the stages: the server's date can
+            # be a day behind (an "overdue" item shown as "due today").
+            days = (item.deadline - now.astimezone(person_time_zone(item.owner)).date()).days
             own = item.owner is not None and item.owner.email.lower() == recipient
             entries.append(
                 {

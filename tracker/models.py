@@ -279,6 +279,8 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["state", "next_attempt_at"], name="notification_state_next"),
             models.Index(fields=["claim_token"], name="notification_claim"),
+            # Delivery claims one recipient's rows at a time.
+            models.Index(fields=["recipient", "state"], name="notification_recipient_state"),
         ]
 
     def __str__(self) -> str:

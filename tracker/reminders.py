@@ -274,7 +274,12 @@ def _sweep_chunk(
     with transaction.atomic():
         # A second sweep's copy of a row is dropped here, by the unique constraint.
         Notification.objects.bulk_create(rows, ignore_conflicts=True)
-        ActionItem.objects.bulk_update(moved, ["next_reminder_on"])
+        # One UPDATE per new date rather than a CASE over every item: items share few dates.
+        by_date: dict[dt.date | None, list[int]] = defaultdict(list)
+        for item in moved:
+            by_date[item.next_reminder_on].append(item.pk)
+        for date, ids in by_date.items():
+            ActionItem.objects.filter(pk__in=ids).update(next_reminder_on=date)
 
 
 # --- Delivery ------------------------------------------------------------------
@@ -331,10 +336,10 @@ def deliver_to(
         .select_related("item__owner", "item__incident")
         .order_by("id")
     )
-    live = [n for n in rows if _still_due(n)]
+    live = [n for n in rows if _still_due(n, now=now, policy=policy)]
     stale = [n.pk for n in rows if n not in live]
     if stale:
-        # Done, cancelled, snoozed or re-dated since: nothing to say any more.
+        # Done, cancelled, unassigned, snoozed or re-dated since: nothing to say any more.
         Notification.objects.filter(pk__in=stale, claim_token=token).update(
             state=DeliveryState.SKIPPED
         )
@@ -367,10 +372,19 @@ def deliver_to(
     return len(live)
 
 
-def _still_due(notification: Notification) -> bool:
+def _still_due(notification: Notification, *, now: dt.datetime, policy: Policy) -> bool:
+    """Whether the sweep would still send this row: open, owned, same deadline, not snoozed."""
     item = notification.item
-    snoozed = item.snoozed_until is not None and item.snoozed_until >= timezone.localdate()
-    return item.status in OPEN_STATUSES and item.deadline == notification.deadline and not snoozed
+    if (
+        item.status not in OPEN_STATUSES
+        or item.owner is None
+        or item.deadline != notification.deadline
+    ):
+        return False
+    # The owner's day, as the sweep reads it: the server's date would hold back, for good,
+    # a stage that falls on the day after a snooze in a time zone ahead of the server's.
+    today = reminder_date(now=now, tz=person_time_zone(item.owner), policy=policy)
+    return not (item.snoozed_until and today <= item.snoozed_until)
 
 
 def _record(rows: Iterable[Notification], *, now: dt.datetime, field: str, error: str = "") -> None:

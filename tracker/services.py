@@ -30,7 +30,7 @@ from .models import (
     Priority,
     Status,
 )
-from .reminders import next_reminder_on
+from .reminders import next_reminder_on, person_time_zone
 
 # Fields of an item that people edit and that history records.
 TRACKED_FIELDS = ("title", "description", "owner", "priority", "type", "status", "deadline")
@@ -300,5 +300,6 @@ def comment_add(*, item: ActionItem, actor: Actor, body: str) -> Comment:
 def action_item_snooze(*, item: ActionItem, actor: Actor, days: int | None = None) -> bool:
     """Hold the item's reminders for `days` (TRACKER_SNOOZE_DAYS) from today."""
     days = settings.TRACKER_SNOOZE_DAYS if days is None else days
-    until = timezone.localdate() + dt.timedelta(days=days)
+    # "Today" where the owner lives: the reminders count days there too.
+    until = timezone.localdate(timezone=person_time_zone(item.owner)) + dt.timedelta(days=days)
     return action_item_update(item=item, actor=actor, snoozed_until=until)
