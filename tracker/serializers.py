@@ -88,6 +88,47 @@ class ActionItemSerializer(serializers.ModelSerializer):
         ]
         extra_kwargs = {"description": {"required": False}, "type": {"required": False}}
 
+    def to_representation(self, item: ActionItem) -> dict:
+        """The declared fields, built directly.
+
+        A list page of 100 rows is the API's hottest path and DRF spends about
+        45 µs a row going field by field (bench/api_bench.py). Same keys and
+        formats as the declared fields: tests compare the two.
+        """
+        owner = item.owner if item.owner_id else None
+        deadline = item.deadline
+        timestamp = self._timestamp
+        return {
+            "id": item.pk,
+            "incident": item.incident.external_id if item.incident_id else None,
+            "title": item.title,
+            "description": item.description,
+            "owner": owner.email if owner else None,
+            "owner_name": owner.name if owner else "",
+            "priority": item.priority,
+            "type": item.type,
+            "status": item.status,
+            "deadline": deadline.isoformat() if deadline else None,
+            "deadline_derived": item.deadline_derived,
+            "completed_at": timestamp(item.completed_at) if item.completed_at else None,
+            "created_at": timestamp(item.created_at),
+            "updated_at": timestamp(item.updated_at),
+            "is_overdue": self.get_is_overdue(item),
+            "days_until_due": self.get_days_until_due(item),
+            "removed_from_source": item.removed_from_source,
+            "version": item.version,
+            "ticket": self.get_ticket(item),
+        }
+
+    def _timestamp(self, value: dt.datetime) -> str:
+        # DRF's DateTimeField, less its per-call lookup of the current time zone
+        # (a thread-local read that cost more than the formatting itself).
+        tz = self.__dict__.get("_current_tz")
+        if tz is None:
+            tz = self.__dict__["_current_tz"] = timezone.get_current_timezone()
+        text = value.astimezone(tz).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_is_overdue(self, item: ActionItem) -> bool:
         return bool(
