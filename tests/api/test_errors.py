@@ -119,6 +119,15 @@ def test_it_gives_413_the_same_shape(manager_client, sample_bytes):
     assert assert_error(response, 413)[0]["code"] == "payload_too_large"
 
 
+def test_it_refuses_an_oversized_json_body_with_413_and_writes_nothing(manager_client):
+    body = b'{"title": "' + b"x" * 5000 + b'", "priority": "P1"}'
+    with override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000):
+        response = manager_client.post(ITEMS, body, content_type="application/json")
+
+    assert assert_error(response, 413)[0]["code"] == "payload_too_large"
+    assert not ActionItem.objects.exists()
+
+
 def test_it_gives_415_the_same_shape(manager_client):
     response = manager_client.post(ITEMS, b"title=x", content_type="text/plain")
 
