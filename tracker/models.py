@@ -243,7 +243,25 @@ class DeliveryState(models.TextChoices):
     SKIPPED = "skipped", "Skipped (no longer due)"
 
 
-class Notification(models.Model):
+class Delivery(models.Model):
+    """An email to send once: claimed by a conditional update, retried with backoff."""
+
+    state = models.CharField(
+        max_length=8, choices=DeliveryState.choices, default=DeliveryState.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Notification(Delivery):
     """One reminder of one item to one recipient at one stage of one deadline.
 
     The unique constraint is what makes a duplicate impossible: two sweeps that
@@ -258,16 +276,6 @@ class Notification(models.Model):
     # "overdue+8", "escalation+3". Each repeat of a stage is a stage of its own.
     stage = models.CharField(max_length=32)
     deadline = models.DateField()
-    state = models.CharField(
-        max_length=8, choices=DeliveryState.choices, default=DeliveryState.PENDING
-    )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    claim_token = models.CharField(max_length=32, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -287,21 +295,11 @@ class Notification(models.Model):
         return f"{self.stage} of item {self.item_id} to {self.recipient} ({self.state})"
 
 
-class ManagerDigest(models.Model):
+class ManagerDigest(Delivery):
     """The weekly digest to one manager: once per recipient and week."""
 
     recipient = models.EmailField()
     period_start = models.DateField(help_text="Monday of the week the digest covers")
-    state = models.CharField(
-        max_length=8, choices=DeliveryState.choices, default=DeliveryState.PENDING
-    )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    claim_token = models.CharField(max_length=32, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-period_start", "recipient"]

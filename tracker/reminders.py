@@ -351,13 +351,8 @@ def deliver_to(
         reminder_message(recipient=recipient, notifications=live, connection=connection).send()
     except Exception as exc:  # any transport error: retry with backoff, then give up
         attempts = live[0].attempts + 1
-        failed = attempts >= policy.max_attempts
-        delay = dt.timedelta(seconds=60 * 2 ** (attempts - 1) * random.uniform(1, 1.5))
         Notification.objects.filter(claim_token=token, state=DeliveryState.SENDING).update(
-            state=DeliveryState.FAILED if failed else DeliveryState.PENDING,
-            attempts=attempts,
-            last_error=f"{type(exc).__name__}: {exc}"[:2000],
-            next_attempt_at=None if failed else now + delay,
+            **_failed_attempt(attempts=attempts, exc=exc, now=now, policy=policy)
         )
         _record(live, now=now, field="reminder_failed", error=f"{type(exc).__name__}: {exc}")
         report.failed += len(live)
@@ -370,6 +365,18 @@ def deliver_to(
     report.sent += len(live)
     report.emails += 1
     return len(live)
+
+
+def _failed_attempt(*, attempts: int, exc: Exception, now: dt.datetime, policy: Policy) -> dict:
+    """The fields of a delivery whose send failed: back off exponentially, with jitter, then give up."""
+    failed = attempts >= policy.max_attempts
+    delay = dt.timedelta(seconds=60 * 2 ** (attempts - 1) * random.uniform(1, 1.5))
+    return {
+        "state": DeliveryState.FAILED if failed else DeliveryState.PENDING,
+        "attempts": attempts,
+        "last_error": f"{type(exc).__name__}: {exc}"[:2000],
+        "next_attempt_at": None if failed else now + delay,
+    }
 
 
 def _still_due(notification: Notification, *, now: dt.datetime, policy: Policy) -> bool:
@@ -487,15 +494,10 @@ def manager_digest_send(*, now: dt.datetime, policy: Policy | None = None) -> in
         try:
             manager_digest_message(recipient=digest.recipient, context=context).send()
         except Exception as exc:
-            attempts = digest.attempts + 1
             ManagerDigest.objects.filter(pk=digest.pk, claim_token=token).update(
-                state=DeliveryState.FAILED
-                if attempts >= policy.max_attempts
-                else DeliveryState.PENDING,
-                attempts=attempts,
-                last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                next_attempt_at=now + dt.timedelta(seconds=60 * 2 ** (attempts - 1)),
+                **_failed_attempt(attempts=digest.attempts + 1, exc=exc, now=now, policy=policy)
             )
+            logger.warning("manager digest to %s failed: %s", digest.recipient, exc)
             continue
         ManagerDigest.objects.filter(pk=digest.pk, claim_token=token).update(
             state=DeliveryState.SENT, sent_at=timezone.now(), attempts=digest.attempts + 1
