@@ -1,12 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from incidents.api import IncidentViewSet
 from tracker.api import ActionItemViewSet, PersonViewSet
-from tracker.views import email_action
 
 admin.site.site_header = "Incident follow-up tracker"
 admin.site.site_title = "Follow-up tracker"
@@ -21,13 +19,13 @@ router.register("action-items", ActionItemViewSet, basename="action-item")
 router.register("people", PersonViewSet, basename="person")
 
 urlpatterns = [
-    # Until the web UI lands, the admin is the product's front page.
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("r/<str:token>/", email_action, name="email-action"),
     path("api/v1/", include(router.urls)),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"
     ),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("incidents.urls")),
+    path("", include("tracker.urls")),
 ]

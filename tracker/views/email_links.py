@@ -5,9 +5,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from . import services
-from .links import InvalidLink, LinkAction, read_action_token
-from .models import OPEN_STATUSES, ActionItem, ChangeSource, Status
+from .. import services
+from ..links import InvalidLink, LinkAction, read_action_token
+from ..models import OPEN_STATUSES, ActionItem, ChangeSource, Status
 
 TEMPLATE = "tracker/email_action.html"
 PREVIOUS_OWNER = "This link was sent to the item's previous owner and no longer works."

@@ -1,0 +1,1 @@
+"""Pages of the web UI, one module per area (the email links, the dashboard, items, calendar)."""
