@@ -1,5 +1,8 @@
+import datetime
+
 import django_filters
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -25,13 +28,35 @@ from .models import Incident, Severity
 from .serializers import ImportSummarySerializer, IncidentDetailSerializer, IncidentListSerializer
 
 
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date-time, normalised to UTC.
+
+    PostgreSQL rejects UTC offsets beyond ±15:59 that ISO 8601 allows, and a
+    value near year 1 or 9999 can leave the representable range once shifted;
+    both are the client's mistake and get a 400, not a database error.
+    """
+
+    default_error_messages = {"out_of_range": "Enter a date-time between years 1 and 9999 (UTC)."}
+
+    def to_python(self, value):
+        try:
+            parsed = super().to_python(value)
+            return parsed.astimezone(datetime.UTC) if parsed is not None else None
+        except OverflowError:
+            raise ValidationError(self.error_messages["out_of_range"], code="out_of_range") from None
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
 class IncidentFilter(django_filters.FilterSet):
     # distinct=False: DISTINCT over every column would make PostgreSQL sort the whole list.
     severity = django_filters.MultipleChoiceFilter(choices=Severity.choices, distinct=False)
     status = django_filters.CharFilter()
     service = django_filters.CharFilter()
-    declared_after = django_filters.IsoDateTimeFilter(field_name="declared_at", lookup_expr="gte")
-    declared_before = django_filters.IsoDateTimeFilter(field_name="declared_at", lookup_expr="lt")
+    declared_after = UtcIsoDateTimeFilter(field_name="declared_at", lookup_expr="gte")
+    declared_before = UtcIsoDateTimeFilter(field_name="declared_at", lookup_expr="lt")
     q = django_filters.CharFilter(method="filter_q", help_text="Search id and title")
 
     class Meta:

@@ -135,6 +135,23 @@ def test_it_filters_by_declaration_time(reader_client):
     assert_error(reader_client.get(INCIDENTS, {"declared_after": "last week"}), 400)
 
 
+def test_it_reads_any_iso_offset_as_the_same_instant(reader_client):
+    factories.IncidentFactory(
+        external_id="LATE", declared_at=dt.datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+    )
+
+    # +19:33 is valid ISO 8601 but beyond what PostgreSQL accepts as an offset.
+    assert ids(reader_client, declared_after="2024-03-02T07:32:00+19:33") == ["LATE"]
+    assert ids(reader_client, declared_after="2024-03-02T07:34:00+19:33") == []
+
+
+def test_it_rejects_a_time_that_leaves_the_calendar_in_utc(reader_client):
+    response = reader_client.get(INCIDENTS, {"declared_before": "0001-01-01T00:10:00+05:00"})
+
+    assert_error(response, 400)
+    assert "declared_before" in response.content.decode()
+
+
 def test_it_searches_id_and_title(reader_client):
     factories.IncidentFactory(external_id="INC-2024-0142", title="Payment degradation")
     factories.IncidentFactory(external_id="INC-2024-0200", title="Search outage")
