@@ -1,7 +1,22 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.utils import timezone
+
+from ..dashboard import dashboard_summary, time_to_done_chart, trend_chart
 
 
 @login_required
 def dashboard(request):
-    return render(request, "tracker/dashboard.html", {})
+    """The managers' landing page; every signed-in user may read it."""
+    summary = dashboard_summary(now=timezone.now())
+    return render(
+        request,
+        "tracker/dashboard.html",
+        {
+            "summary": summary,
+            "trend_chart": trend_chart(weeks=summary.weeks),
+            "time_to_done_chart": time_to_done_chart(
+                priorities=summary.by_priority, has_median=summary.has_median
+            ),
+        },
+    )
