@@ -7,10 +7,7 @@ this module calls `save()` on an item.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-from collections.abc import Iterator
-from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -23,6 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from . import selectors
+from .csv_export import csv_lines as _csv_lines
 from .forms import ActionItemAdminForm, MoveDeadlineForm, ReassignForm
 from .models import (
     ActionItem,
@@ -48,24 +46,6 @@ from .services import (
 from .tokens import api_token_create, api_token_revoke
 
 DUE_SOON_DAYS = 7
-
-CSV_COLUMNS = (
-    "id",
-    "incident",
-    "title",
-    "owner",
-    "priority",
-    "type",
-    "status",
-    "deadline",
-    "deadline_derived",
-    "overdue",
-    "completed_at",
-    "created_at",
-    "updated_at",
-)
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
-CSV_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _admin_actor(request) -> Actor:
@@ -365,49 +345,6 @@ class ActionItemAdmin(admin.ModelAdmin):
         filename = f"action-items-{timezone.localdate():%Y-%m-%d}.csv"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
-
-
-class _Echo:
-    """A file-like object whose write returns the line, for streaming with csv.writer."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dt.datetime):
-        return timezone.localtime(value).isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str) and value.startswith(CSV_FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def _csv_lines(items) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for item in items.iterator(chunk_size=1000):
-        row = (
-            item.id,
-            item.incident.external_id if item.incident else None,
-            item.title,
-            item.owner.email if item.owner else None,
-            item.priority,
-            item.type,
-            item.status,
-            item.deadline,
-            item.deadline_derived,
-            item.is_overdue,
-            item.completed_at,
-            item.created_at,
-            item.updated_at,
-        )
-        yield writer.writerow([_csv_cell(v) for v in row])
 
 
 @admin.register(Person)

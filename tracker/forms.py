@@ -1,8 +1,8 @@
-"""Forms of the admin: the item form, the document upload and the bulk actions' pages."""
+"""Forms of the admin (item form, document upload, bulk actions) and of the web pages."""
 
 from django import forms
 
-from .models import ActionItem, Status
+from .models import ActionItem, Priority, Status
 from .services import status_choices_from
 
 
@@ -104,3 +104,114 @@ class MoveDeadlineForm(forms.Form):
         if shift_days == 0:
             raise forms.ValidationError("Shifting by 0 days changes nothing.")
         return cleaned
+
+
+# --- Web pages ------------------------------------------------------------------
+
+# The orders the items page offers; any order the API accepts works in the URL too.
+ITEM_ORDERINGS = [
+    ("deadline", "Deadline, soonest first"),
+    ("-deadline", "Deadline, latest first"),
+    ("priority", "Priority, highest first"),
+    ("-priority", "Priority, lowest first"),
+    ("-created_at", "Newest first"),
+    ("created_at", "Oldest first"),
+    ("-updated_at", "Recently updated"),
+]
+
+
+class ItemFilterForm(forms.Form):
+    """The base of the items page's filter form: the API's filters, with widgets and
+    labels for people."""
+
+    LABELS = {
+        "q": "Search",
+        "status": "Status",
+        "priority": "Priority",
+        "owner": "Owner email",
+        "type": "Type",
+        "incident": "Incident id",
+        "overdue": "Overdue",
+        "due_within_days": "Due within (days)",
+        "due_before": "Due on or before",
+        "due_after": "Due on or after",
+        "ordering": "Order by",
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, label in self.LABELS.items():
+            if name in self.fields:
+                self.fields[name].label = label
+                self.fields[name].help_text = ""
+        for name in ("status", "priority"):
+            if name in self.fields:
+                self.fields[name].widget = forms.CheckboxSelectMultiple(
+                    choices=self.fields[name].choices
+                )
+        if "overdue" in self.fields:
+            self.fields["overdue"].widget = forms.Select(
+                choices=[("", "Any"), ("true", "Overdue only"), ("false", "Not overdue")]
+            )
+        for name in ("due_before", "due_after"):
+            if name in self.fields:
+                self.fields[name].widget = forms.DateInput(attrs={"type": "date"})
+        if "ordering" in self.fields:
+            self.fields["ordering"].widget = forms.Select(choices=ITEM_ORDERINGS)
+        if "q" in self.fields:
+            self.fields["q"].widget = forms.TextInput(attrs={"type": "search"})
+        if "owner" in self.fields:
+            self.fields["owner"].widget = forms.TextInput(attrs={"type": "email"})
+
+
+class ItemStatusForm(forms.Form):
+    """A new status for an item. Any status is accepted here and the services judge
+    the transition, so that a refused one gets their message; the menu offers only
+    the statuses the item may move to."""
+
+    status = forms.ChoiceField(choices=Status.choices, label="Status")
+
+    def __init__(self, *args, item: ActionItem, **kwargs):
+        kwargs.setdefault("auto_id", f"item{item.pk}-%s")
+        kwargs.setdefault("initial", {"status": item.status})
+        super().__init__(*args, **kwargs)
+        allowed = status_choices_from(item.status)
+        self.fields["status"].widget.choices = [
+            (value, label) for value, label in Status.choices if value in allowed
+        ]
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        label="Comment", max_length=10_000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+    def __init__(self, *args, item: ActionItem, **kwargs):
+        kwargs.setdefault("auto_id", f"item{item.pk}-%s")
+        super().__init__(*args, **kwargs)
+
+
+class ItemEditForm(forms.Form):
+    """What a manager edits on the item page. `version` is the item's version when the
+    page was loaded, so that saving over someone else's change is refused."""
+
+    title = forms.CharField(max_length=500)
+    priority = forms.ChoiceField(choices=Priority.choices)
+    deadline = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    owner_email = forms.EmailField(
+        required=False, label="Owner email", help_text="Empty to leave the item unassigned."
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, item: ActionItem, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "title": item.title,
+                "priority": item.priority,
+                "deadline": item.deadline,
+                "owner_email": item.owner.email if item.owner else "",
+                "version": item.version,
+            },
+        )
+        super().__init__(*args, **kwargs)
