@@ -43,7 +43,9 @@ class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
             parsed = super().to_python(value)
             return parsed.astimezone(datetime.UTC) if parsed is not None else None
         except OverflowError:
-            raise ValidationError(self.error_messages["out_of_range"], code="out_of_range") from None
+            raise ValidationError(
+                self.error_messages["out_of_range"], code="out_of_range"
+            ) from None
 
 
 class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
