@@ -37,6 +37,11 @@ class Person(models.Model):
         related_name="person",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # The secret in the URL of the person's calendar feed (tracker.calendar): made
+    # on first use, replaced on reset. Unique, so a lookup finds one person or none.
+    calendar_token = models.CharField(
+        max_length=64, unique=True, null=True, blank=True, editable=False
+    )
 
     class Meta:
         ordering = ["email"]
