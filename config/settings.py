@@ -282,3 +282,53 @@ TRACKER_SEND_MAX_ATTEMPTS = env.int("TRACKER_SEND_MAX_ATTEMPTS", default=5)
 TRACKER_SEND_LEASE_SECONDS = env.int("TRACKER_SEND_LEASE_SECONDS", default=600)
 # Enqueue tasks only once the transaction that asked for them has committed.
 CELERY_TASK_PUBLISH_RETRY = True
+
+# --- Ticket sync (tracker.ticketing) ---------------------------------------
+# One backend at a time: redmine, jira, github, webhook, or empty for none.
+TICKETS_BACKEND = env.str("TICKETS_BACKEND", default="").strip().lower()
+# Create a ticket for every new item (default: on whenever a backend is set).
+TICKETS_AUTO_CREATE = env.bool("TICKETS_AUTO_CREATE", default=bool(TICKETS_BACKEND))
+# Every ticket carries "<prefix>-<item id>" (label or description marker): the
+# item's stable identity, looked up before any create so a retried create never
+# makes a second ticket. Give each installation sharing a project its own prefix.
+TICKETS_MARKER_PREFIX = env.str("TICKETS_MARKER_PREFIX", default="followup")
+TICKETS_TIMEOUT_SECONDS = env.float("TICKETS_TIMEOUT_SECONDS", default=10.0)
+TICKETS_MAX_RETRIES = env.int("TICKETS_MAX_RETRIES", default=3)
+# The most requests per second sent to the ticket system, per process.
+TICKETS_RATE_LIMIT = env.float("TICKETS_RATE_LIMIT", default=10.0)
+# Ticket URLs are configuration; by default they may not point at loopback or
+# link-local addresses (cloud metadata services). Tests and same-host setups opt in.
+TICKETS_ALLOW_LOCAL_ADDRESSES = env.bool("TICKETS_ALLOW_LOCAL_ADDRESSES", default=False)
+# How long a failing push waits before its next attempt: doubled per failure, capped.
+TICKETS_RETRY_BASE_SECONDS = env.int("TICKETS_RETRY_BASE_SECONDS", default=60)
+TICKETS_RETRY_MAX_SECONDS = env.int("TICKETS_RETRY_MAX_SECONDS", default=3600)
+# Polls re-read this far behind the last successful poll (clock skew, slow commits).
+TICKETS_POLL_OVERLAP_SECONDS = env.int("TICKETS_POLL_OVERLAP_SECONDS", default=300)
+# Mappings, "key=value,key=value": tracker priority/status to the remote names,
+# remote status names read back, and owner emails to remote users.
+TICKETS_PRIORITY_MAP = env.dict("TICKETS_PRIORITY_MAP", default={})
+TICKETS_STATUS_MAP = env.dict("TICKETS_STATUS_MAP", default={})
+TICKETS_STATUS_READ_MAP = env.dict("TICKETS_STATUS_READ_MAP", default={})
+TICKETS_USER_MAP = env.dict("TICKETS_USER_MAP", default={})
+
+REDMINE_URL = env.str("REDMINE_URL", default="").rstrip("/")
+REDMINE_API_KEY = _secret("REDMINE_API_KEY")
+REDMINE_PROJECT = env.str("REDMINE_PROJECT", default="")
+# Redmine's tracker (Bug, Feature, Support...) for new tickets: name or id; empty for the project's default.
+REDMINE_TRACKER = env.str("REDMINE_TRACKER", default="")
+
+JIRA_URL = env.str("JIRA_URL", default="").rstrip("/")
+JIRA_PROJECT = env.str("JIRA_PROJECT", default="")
+JIRA_EMAIL = env.str("JIRA_EMAIL", default="")
+JIRA_API_TOKEN = _secret("JIRA_API_TOKEN")
+JIRA_PAT = _secret("JIRA_PAT")
+JIRA_ISSUE_TYPE = env.str("JIRA_ISSUE_TYPE", default="Task")
+JIRA_WEBHOOK_SECRET = _secret("JIRA_WEBHOOK_SECRET")
+
+GITHUB_REPOSITORY = env.str("GITHUB_REPOSITORY", default="")
+GITHUB_TOKEN = _secret("GITHUB_TOKEN")
+GITHUB_API_URL = env.str("GITHUB_API_URL", default="https://api.github.com").rstrip("/")
+GITHUB_WEBHOOK_SECRET = _secret("GITHUB_WEBHOOK_SECRET")
+
+TICKETS_WEBHOOK_URL = env.str("TICKETS_WEBHOOK_URL", default="")
+TICKETS_WEBHOOK_SECRET = _secret("TICKETS_WEBHOOK_SECRET")
