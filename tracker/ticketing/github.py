@@ -1,0 +1,445 @@
+"""GitHub Issues (github.com or GitHub Enterprise Server), through the REST API.
+
+Configuration: GITHUB_REPOSITORY ("owner/name"), GITHUB_TOKEN (a fine-grained
+token with "Issues: read and write", sent as a bearer token), GITHUB_API_URL
+(https://api.github.com, or https://host/api/v3 for Enterprise Server) and, for
+inbound webhooks, GITHUB_WEBHOOK_SECRET.
+
+GitHub Issues has fewer fields than the tracker, so some live in labels and in
+the issue body (defaults, overridable with the TICKETS_*_MAP settings):
+
+- marker: every ticket carries the label TICKETS_MARKER_PREFIX ("followup"), so
+  the tracker's issues can be listed, and its body ends with a hidden line
+  `<!-- followup-123 -->`, the item's identity.
+- priority: a label, P1 -> "priority: P1" ... P4 -> "priority: P4"
+  (TICKETS_PRIORITY_MAP). A priority change replaces every other priority label.
+- status: open/closed with GitHub's `state_reason`: done -> closed as completed,
+  cancelled -> closed as not planned, open/in_progress/blocked -> open (reopened
+  if it was closed). in_progress and blocked are also labels, "status: in
+  progress" and "status: blocked" (TICKETS_STATUS_MAP for the names), so they
+  come back when read. Read back: closed as not planned (or duplicate) ->
+  cancelled, any other closed -> done, open with a status label -> that status
+  (TICKETS_STATUS_READ_MAP may name more labels), open -> open.
+- deadline: GitHub Issues has no due date, so the body carries a line
+  "Due: YYYY-MM-DD", which is read back (the last such line wins); deleting it
+  on GitHub clears the item's deadline.
+- owner: the assignee is the GitHub login TICKETS_USER_MAP gives for the owner's
+  email (GitHub does not reliably expose users' emails, so there is no lookup).
+  An owner with no login leaves the issue unassigned, and the body says so in
+  a hidden line, so that reading the issue back does not mistake it for "nobody
+  owns this" and clear the item's owner. An assignee with no email in the map
+  is reported as unknown and leaves the owner alone.
+
+`find` does not use the search API: its index lags by seconds to minutes, so the
+issue made by a create whose answer was lost would not be found and would be
+made twice. It lists the marker label's issues, newest first, and reads bodies;
+it stops after MAX_FIND_PAGES pages (the 1,000 newest tracker issues), which is
+plenty, since it looks for an issue created by an attempt minutes ago.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .base import RemoteTicket, TicketBackend, TicketFields, TicketNotFound, WebhookDelivery
+from .http import HttpClient
+
+PAGE_SIZE = 100
+# find() reads at most this many pages of the newest tracker issues (see the module docstring).
+MAX_FIND_PAGES = 10
+API_VERSION = "2022-11-28"
+TITLE_MAX_CHARS = 256
+BODY_MAX_CHARS = 65536
+REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+DUE_LINE = re.compile(
+    r"^[ \t]*Due:[ \t]*(\d{4}-\d{2}-\d{2})[ \t]*\r?$", re.MULTILINE | re.IGNORECASE
+)
+# Written when the owner has no GitHub login: "unassigned" then means "not known here".
+OWNER_UNMAPPED = "<!-- owner has no GitHub login in TICKETS_USER_MAP -->"
+SIGNATURE = re.compile(r"sha256=([0-9a-fA-F]{64})")
+# Statuses that live in a label of an open issue; the others are the issue's state.
+LABELLED_STATUSES = ("in_progress", "blocked")
+OPEN_STATUSES = ("open", "in_progress", "blocked")
+
+
+class GitHubBackend(TicketBackend):
+    name = "github"
+    default_priority_map = {
+        "P1": "priority: P1",
+        "P2": "priority: P2",
+        "P3": "priority: P3",
+        "P4": "priority: P4",
+    }
+    default_status_map = {"in_progress": "status: in progress", "blocked": "status: blocked"}
+    default_status_read_map = {"status: in progress": "in_progress", "status: blocked": "blocked"}
+
+    def __init__(self, *, config: Mapping[str, Any], client: Any) -> None:
+        super().__init__(config=config, client=client)
+        self.repository = str(config.get("repository", "")).strip()
+        self.marker_label = str(config.get("marker_prefix") or "followup")
+        # A renamed status label is read back without a second setting.
+        for status in LABELLED_STATUSES:
+            self.status_read_map.setdefault(self.status_map[status].casefold(), status)
+        self._priority_labels = {
+            label.casefold()
+            for label in [*self.default_priority_map.values(), *self.priority_map.values()]
+        }
+        self._status_labels = {
+            label for label, status in self.status_read_map.items() if status in LABELLED_STATUSES
+        }
+
+    @classmethod
+    def config_from_settings(cls, settings: Any) -> dict[str, Any]:
+        return {
+            "repository": settings.GITHUB_REPOSITORY,
+            "token": settings.GITHUB_TOKEN,
+            "api_url": settings.GITHUB_API_URL,
+            "webhook_secret": settings.GITHUB_WEBHOOK_SECRET,
+        }
+
+    @classmethod
+    def config_problems(cls, config: Mapping[str, Any]) -> list[str]:
+        problems = []
+        repository = str(config.get("repository") or "").strip()
+        if not repository:
+            problems.append("GITHUB_REPOSITORY is not set (owner/name).")
+        elif not REPOSITORY.fullmatch(repository):
+            problems.append(f"GITHUB_REPOSITORY must be owner/name, not {repository!r}.")
+        if not config.get("token"):
+            problems.append("GITHUB_TOKEN (or GITHUB_TOKEN_FILE) is not set.")
+        api_url = str(config.get("api_url") or "https://api.github.com")
+        if not api_url.startswith(("https://", "http://")):
+            problems.append("GITHUB_API_URL must start with https:// (or http://).")
+        return problems
+
+    @classmethod
+    def build(cls, config: Mapping[str, Any], **client_options: Any) -> GitHubBackend:
+        client = HttpClient(
+            name=cls.name,
+            base_url=config.get("api_url") or "https://api.github.com",
+            headers={
+                "Authorization": f"Bearer {config['token']}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": API_VERSION,
+            },
+            **client_options,
+        )
+        return cls(config=config, client=client)
+
+    # --- Push ---------------------------------------------------------------
+
+    def find(self, marker: str) -> RemoteTicket | None:
+        hidden = _marker_pattern(marker)
+        pages = self._pages(
+            f"{self._repo_path}/issues",
+            {
+                "labels": self.marker_label,
+                "state": "all",
+                "sort": "created",
+                "direction": "desc",
+                "per_page": PAGE_SIZE,
+            },
+            max_pages=MAX_FIND_PAGES,
+        )
+        for issue in pages:
+            if hidden.search(issue.get("body") or ""):
+                return self._ticket(issue)
+        return None
+
+    def create(self, fields: TicketFields) -> RemoteTicket:
+        login = self.remote_user_for(fields.owner)
+        labels = [self.marker_label, self._priority_label(fields.priority)]
+        if fields.status in LABELLED_STATUSES:
+            labels.append(self.status_map[fields.status])
+        response = self.client.post(
+            f"{self._repo_path}/issues",
+            json={
+                "title": fields.title[:TITLE_MAX_CHARS],
+                "body": self._body(fields),
+                "labels": labels,
+                "assignees": [login] if login else [],
+            },
+        )
+        issue = response.json()
+        if fields.status in ("done", "cancelled"):
+            # Issues are created open; a closed item's ticket is closed right away.
+            # If this fails, the next attempt finds the issue and closes it.
+            issue = self.client.patch(
+                f"{self._repo_path}/issues/{issue['number']}", json=_state(fields.status, None)
+            ).json()
+        return self._ticket(issue)
+
+    def update(self, key: str, fields: TicketFields, changed: set[str]) -> RemoteTicket | None:
+        path = f"{self._repo_path}/issues/{_number(key)}"
+        payload: dict[str, Any] = {}
+        if "title" in changed:
+            payload["title"] = fields.title[:TITLE_MAX_CHARS]
+        if changed & {"description", "deadline", "owner"}:
+            payload["body"] = self._body(fields)
+        if "owner" in changed:
+            login = self.remote_user_for(fields.owner)
+            payload["assignees"] = [login] if login else []
+        if changed & {"priority", "status"}:
+            # PATCH replaces the whole label set: keep labels people added on GitHub.
+            current = self.client.get(path).json()
+            payload["labels"] = self._labels(fields, changed, _label_names(current))
+            if "status" in changed:
+                payload.update(_state(fields.status, current))
+        if not payload:
+            return None
+        return self._ticket(self.client.patch(path, json=payload).json())
+
+    # --- Pull ---------------------------------------------------------------
+
+    def fetch(self, key: str) -> RemoteTicket:
+        issue = self.client.get(f"{self._repo_path}/issues/{_number(key)}").json()
+        if "pull_request" in issue:
+            raise TicketNotFound(f"github: #{key} is a pull request, not an issue")
+        return self._ticket(issue)
+
+    def changed_since(self, since: dt.datetime) -> Iterator[RemoteTicket]:
+        stamp = since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        pages = self._pages(
+            f"{self._repo_path}/issues",
+            {
+                "labels": self.marker_label,
+                "state": "all",
+                "since": stamp,
+                "sort": "updated",
+                "direction": "asc",
+                "per_page": PAGE_SIZE,
+            },
+        )
+        for issue in pages:
+            yield self._ticket(issue)
+
+    def parse_reference(self, reference: str) -> str:
+        text = reference.strip()
+        match = re.fullmatch(r"#?(\d+)", text)
+        if match:
+            return match.group(1)
+        match = re.fullmatch(r"([\w.-]+/[\w.-]+)#(\d+)", text)
+        if match:
+            if match.group(1).casefold() != self.repository.casefold():
+                raise ValueError(f"not an issue of {self.repository}: {reference!r}")
+            return match.group(2)
+        url = urlsplit(text)
+        match = re.fullmatch(r"/([\w.-]+/[\w.-]+)/issues/(\d+)/?", url.path)
+        if url.scheme in ("http", "https") and match:
+            if url.netloc.casefold() != self._web_host.casefold():
+                raise ValueError(f"not an issue on {self._web_host}: {reference!r}")
+            if match.group(1).casefold() != self.repository.casefold():
+                raise ValueError(f"not an issue of {self.repository}: {reference!r}")
+            return match.group(2)
+        raise ValueError(
+            f"not a GitHub issue number (123, #123, owner/name#123) or issue URL: {reference!r}"
+        )
+
+    # --- Inbound webhooks -----------------------------------------------------
+
+    def webhook_verify(self, *, headers: Mapping[str, str], body: bytes) -> bool:
+        secret = self.config.get("webhook_secret")
+        if not secret:
+            return False
+        match = SIGNATURE.fullmatch(_header(headers, "X-Hub-Signature-256").strip())
+        if not match:
+            return False
+        expected = hmac.new(str(secret).encode(), body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, match.group(1).lower())
+
+    def webhook_parse(self, *, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
+        delivery_id = _header(headers, "X-GitHub-Delivery").strip()
+        if not delivery_id:
+            raise ValueError("no X-GitHub-Delivery header")
+        payload = _payload(body)
+        if _header(headers, "X-GitHub-Event").strip() != "issues":
+            return WebhookDelivery(delivery_id=delivery_id, keys=[])  # ping, comments...
+        try:
+            number = int(payload["issue"]["number"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError("an issues event without issue.number") from None
+        # An organisation webhook also reports other repositories' issues.
+        repository = (payload.get("repository") or {}).get("full_name")
+        if repository and str(repository).casefold() != self.repository.casefold():
+            return WebhookDelivery(delivery_id=delivery_id, keys=[])
+        return WebhookDelivery(delivery_id=delivery_id, keys=[str(number)])
+
+    # --- Building requests ------------------------------------------------------
+
+    @property
+    def _repo_path(self) -> str:
+        return f"/repos/{self.repository}"
+
+    @property
+    def _web_host(self) -> str:
+        host = urlsplit(str(self.config.get("api_url") or "https://api.github.com")).netloc
+        return "github.com" if host.casefold() == "api.github.com" else host
+
+    def _priority_label(self, priority: str) -> str:
+        return self.priority_map.get(priority, f"priority: {priority}")
+
+    def _body(self, fields: TicketFields) -> str:
+        footer = []
+        if fields.deadline:
+            footer.append(f"Due: {fields.deadline.isoformat()}")
+        # The sync's description usually links the item already.
+        if fields.item_url and fields.item_url not in fields.description:
+            footer.append(f"Tracked in {fields.item_url}")
+        hidden = []
+        if fields.owner and not self.remote_user_for(fields.owner):
+            hidden.append(OWNER_UNMAPPED)
+        hidden.append(f"<!-- {fields.marker} -->")
+        tail = "\n\n".join(part for part in ["\n".join(footer), "\n".join(hidden)] if part)
+        # The marker must survive GitHub's body limit: shorten the description instead.
+        room = BODY_MAX_CHARS - len(tail) - 2
+        description = fields.description.strip()[:room]
+        return f"{description}\n\n{tail}" if description else tail
+
+    def _labels(self, fields: TicketFields, changed: set[str], current: list[str]) -> list[str]:
+        labels = list(current)
+        if "priority" in changed:
+            labels = [name for name in labels if name.casefold() not in self._priority_labels]
+            labels.append(self._priority_label(fields.priority))
+        if "status" in changed:
+            labels = [name for name in labels if name.casefold() not in self._status_labels]
+            if fields.status in LABELLED_STATUSES:
+                labels.append(self.status_map[fields.status])
+        if self.marker_label.casefold() not in {name.casefold() for name in labels}:
+            labels.insert(0, self.marker_label)
+        return labels
+
+    def _pages(
+        self, path: str, params: dict[str, Any], *, max_pages: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The issues of a listing, following `Link: rel="next"`; pull requests
+        (which the issues API lists too) left out."""
+        response = self.client.get(path, params=params)
+        pages = 1
+        while True:
+            for issue in response.json():
+                if "pull_request" not in issue:
+                    yield issue
+            following = response.links.get("next", {}).get("url")
+            if not following or (max_pages is not None and pages >= max_pages):
+                return
+            # The next link carries every parameter; it must stay on the API's origin.
+            response = self.client.get(following)
+            pages += 1
+
+    # --- Reading GitHub's answers ---------------------------------------------
+
+    def _ticket(self, issue: Mapping[str, Any]) -> RemoteTicket:
+        body = issue.get("body") or ""
+        owner: str | None = None
+        owner_known = True
+        assignees = issue.get("assignees") or ([issue["assignee"]] if issue.get("assignee") else [])
+        if assignees:
+            owner = self._email_for_login(assignees[0].get("login"))
+            owner_known = owner is not None
+        elif OWNER_UNMAPPED in body:
+            owner_known = False
+        marker = re.search(rf"<!--\s*({re.escape(self.marker_label)}-[\w.-]+)\s*-->", body)
+        return RemoteTicket(
+            key=str(issue["number"]),
+            url=issue.get("html_url") or "",
+            updated_at=_parse_time(issue.get("updated_at")),
+            status=self._status(issue),
+            deadline=_due_date(body),
+            owner=owner,
+            owner_known=owner_known,
+            marker=marker.group(1) if marker else None,
+            raw=issue,
+        )
+
+    def _status(self, issue: Mapping[str, Any]) -> str:
+        if issue.get("state") == "closed":
+            return (
+                "cancelled" if issue.get("state_reason") in ("not_planned", "duplicate") else "done"
+            )
+        for name in _label_names(issue):
+            status = self.tracker_status(name)
+            if status in OPEN_STATUSES:
+                return status
+        return "open"
+
+    def _email_for_login(self, login: str | None) -> str | None:
+        # GitHub logins are case-insensitive.
+        if not login:
+            return None
+        for email, mapped in self.user_map.items():
+            if str(mapped).casefold() == login.casefold():
+                return email
+        return None
+
+
+def _state(status: str, current: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The PATCH fields that give an issue the tracker `status`."""
+    if status == "done":
+        return {"state": "closed", "state_reason": "completed"}
+    if status == "cancelled":
+        return {"state": "closed", "state_reason": "not_planned"}
+    if current is not None and current.get("state") == "closed":
+        return {"state": "open", "state_reason": "reopened"}
+    return {"state": "open"}
+
+
+def _label_names(issue: Mapping[str, Any]) -> list[str]:
+    # Labels are objects in issue responses, but may be plain names elsewhere.
+    return [
+        label["name"] if isinstance(label, Mapping) else str(label)
+        for label in issue.get("labels") or []
+    ]
+
+
+def _marker_pattern(marker: str) -> re.Pattern[str]:
+    # The whole comment, so that "followup-12" does not match "followup-123".
+    return re.compile(rf"<!--\s*{re.escape(marker)}\s*-->")
+
+
+def _due_date(body: str) -> dt.date | None:
+    for value in reversed(DUE_LINE.findall(body)):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            continue
+    return None
+
+
+def _number(key: str) -> str:
+    if not str(key).isdigit():
+        raise TicketNotFound(f"not a GitHub issue number: {key!r}")
+    return str(key)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    value = headers.get(name)
+    if value is None:
+        wanted = name.casefold()
+        value = next((v for k, v in headers.items() if k.casefold() == wanted), None)
+    return value or ""
+
+
+def _payload(body: bytes) -> dict[str, Any]:
+    """The delivery's JSON, sent as application/json or as a form field `payload`."""
+    try:
+        if body.startswith(b"payload="):
+            body = parse_qs(body.decode())["payload"][0].encode()
+        payload = json.loads(body)
+    except (ValueError, KeyError, UnicodeDecodeError) as error:
+        raise ValueError(f"not a JSON delivery: {error}") from None
+    if not isinstance(payload, dict):
+        raise ValueError("not a JSON object")
+    return payload
+
+
+def _parse_time(value: str | None) -> dt.datetime:
+    if not value:
+        return dt.datetime.now(dt.UTC)
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
