@@ -1,0 +1,313 @@
+"""Redmine, through its REST API (JSON, `X-Redmine-API-Key`).
+
+Defaults fit Redmine's stock data (`rake redmine:load_default_data`):
+
+- priority: P1 -> Urgent, P2 -> High, P3 -> Normal, P4 -> Low
+- status pushed: open -> New, in_progress -> In Progress, blocked -> Feedback,
+  done -> Closed, cancelled -> Rejected
+- status read back: New -> open, In Progress -> in_progress, Feedback -> blocked,
+  Resolved and Closed -> done, Rejected -> cancelled
+
+Names are looked up in Redmine (`/enumerations/issue_priorities.json`,
+`/issue_statuses.json`) once per process, so renamed statuses only need the
+TICKETS_*_MAP settings. Assignees: TICKETS_USER_MAP (email -> Redmine user id)
+first, else the Redmine user with that email (`/users.json?name=`, which needs
+an administrator's key); an owner Redmine cannot assign leaves the ticket
+unassigned rather than failing the push.
+
+Each ticket's description ends with the item's marker in brackets
+("[followup-123]"); `find` looks it up with Redmine's description filter over
+every status, reading the database, not a search index, so a ticket created by
+an attempt whose answer was lost is found at once. Redmine 5 sends no webhooks:
+changes come back by polling `updated_on`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from .base import RemoteTicket, TicketBackend, TicketError, TicketFields, TicketNotFound
+from .http import HttpClient
+
+PAGE_SIZE = 100
+MARKER_LINE = re.compile(r"\[([A-Za-z0-9_.-]+-\d+)\]\s*$")
+
+
+class RedmineBackend(TicketBackend):
+    name = "redmine"
+    default_priority_map = {"P1": "Urgent", "P2": "High", "P3": "Normal", "P4": "Low"}
+    default_status_map = {
+        "open": "New",
+        "in_progress": "In Progress",
+        "blocked": "Feedback",
+        "done": "Closed",
+        "cancelled": "Rejected",
+    }
+    default_status_read_map = {
+        "New": "open",
+        "In Progress": "in_progress",
+        "Feedback": "blocked",
+        "Resolved": "done",
+        "Closed": "done",
+        "Rejected": "cancelled",
+    }
+
+    def __init__(self, *, config: Mapping[str, Any], client: Any) -> None:
+        super().__init__(config=config, client=client)
+        self._statuses: dict[str, int] | None = None
+        self._priorities: dict[str, int] | None = None
+        self._user_ids: dict[str, int | None] = {}
+        self._user_emails: dict[int, str | None] = {}
+
+    @classmethod
+    def config_from_settings(cls, settings: Any) -> dict[str, Any]:
+        return {
+            "url": settings.REDMINE_URL,
+            "api_key": settings.REDMINE_API_KEY,
+            "project": settings.REDMINE_PROJECT,
+            "tracker": settings.REDMINE_TRACKER,
+        }
+
+    @classmethod
+    def config_problems(cls, config: Mapping[str, Any]) -> list[str]:
+        problems = []
+        if not config.get("url"):
+            problems.append("REDMINE_URL is not set.")
+        elif not str(config["url"]).startswith(("http://", "https://")):
+            problems.append("REDMINE_URL must start with http:// or https://.")
+        if not config.get("api_key"):
+            problems.append("REDMINE_API_KEY (or REDMINE_API_KEY_FILE) is not set.")
+        if not config.get("project"):
+            problems.append("REDMINE_PROJECT is not set.")
+        return problems
+
+    @classmethod
+    def build(cls, config: Mapping[str, Any], **client_options: Any) -> RedmineBackend:
+        client = HttpClient(
+            name=cls.name,
+            base_url=config["url"],
+            headers={"X-Redmine-API-Key": config["api_key"], "Accept": "application/json"},
+            **client_options,
+        )
+        return cls(config=config, client=client)
+
+    # --- Push ---------------------------------------------------------------
+
+    def find(self, marker: str) -> RemoteTicket | None:
+        params = {
+            "project_id": self.config["project"],
+            "status_id": "*",
+            "description": f"~[{marker}]",
+            "limit": PAGE_SIZE,
+        }
+        for issue in self.client.get("/issues.json", params=params).json().get("issues", []):
+            ticket = self._ticket(issue)
+            if ticket.marker == marker:
+                return ticket
+        return None
+
+    def create(self, fields: TicketFields) -> RemoteTicket:
+        body = self._issue_body(
+            fields, set(("title", "description", "priority", "deadline", "owner"))
+        )
+        body["project_id"] = self.config["project"]
+        if self.config.get("tracker"):
+            body["tracker_id"] = self._tracker_id(self.config["tracker"])
+        # New tickets start in the default status; a closed item is moved afterwards.
+        response = self._send("post", "/issues.json", body)
+        ticket = self._ticket(response.json()["issue"])
+        if fields.status != "open":
+            self._send(
+                "put", f"/issues/{ticket.key}.json", {"status_id": self._status_id(fields.status)}
+            )
+        return ticket
+
+    def update(self, key: str, fields: TicketFields, changed: set[str]) -> RemoteTicket | None:
+        body = self._issue_body(fields, changed)
+        if "status" in changed:
+            body["status_id"] = self._status_id(fields.status)
+        if body:
+            # Redmine answers 204 with no body: the ticket is not returned.
+            self._send("put", f"/issues/{self._key(key)}.json", body)
+        return None
+
+    def _issue_body(self, fields: TicketFields, changed: set[str]) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if "title" in changed:
+            body["subject"] = fields.title[:255]
+        if "description" in changed:
+            body["description"] = f"{fields.description}\n\n[{fields.marker}]"
+        if "priority" in changed:
+            body["priority_id"] = self._priority_id(fields.priority)
+        if "deadline" in changed:
+            body["due_date"] = fields.deadline.isoformat() if fields.deadline else ""
+        if "owner" in changed:
+            body["assigned_to_id"] = self._user_id(fields.owner) or ""
+        return body
+
+    def _send(self, method: str, path: str, issue: dict[str, Any]):
+        try:
+            return getattr(self.client, method)(path, json={"issue": issue})
+        except TicketError as error:
+            # An owner who is not a member of the project cannot be assigned:
+            # keep the rest of the change rather than fail the whole push.
+            if (
+                error.status == 422
+                and issue.get("assigned_to_id")
+                and "assign" in error.message.lower()
+            ):
+                return getattr(self.client, method)(
+                    path, json={"issue": {**issue, "assigned_to_id": ""}}
+                )
+            raise
+
+    # --- Pull ---------------------------------------------------------------
+
+    def fetch(self, key: str) -> RemoteTicket:
+        return self._ticket(self.client.get(f"/issues/{self._key(key)}.json").json()["issue"])
+
+    def changed_since(self, since: dt.datetime) -> Iterator[RemoteTicket]:
+        stamp = since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        offset = 0
+        while True:
+            page = self.client.get(
+                "/issues.json",
+                params={
+                    "project_id": self.config["project"],
+                    "status_id": "*",
+                    "updated_on": f">={stamp}",
+                    "sort": "updated_on,id",
+                    "limit": PAGE_SIZE,
+                    "offset": offset,
+                },
+            ).json()
+            issues = page.get("issues", [])
+            for issue in issues:
+                yield self._ticket(issue)
+            offset += len(issues)
+            if not issues or offset >= page.get("total_count", 0):
+                return
+
+    def parse_reference(self, reference: str) -> str:
+        text = reference.strip()
+        match = re.fullmatch(r"(?:.*/issues/)?#?(\d+)(?:\.json)?/?(?:[?#].*)?", text)
+        if not match:
+            raise ValueError(f"not a Redmine issue number or URL: {reference!r}")
+        if "/issues/" in text and not text.startswith(self.config["url"] + "/"):
+            raise ValueError(f"not an issue of {self.config['url']}: {reference!r}")
+        return match.group(1)
+
+    # --- Reading Redmine's answers -------------------------------------------
+
+    def _ticket(self, issue: Mapping[str, Any]) -> RemoteTicket:
+        key = str(issue["id"])
+        assignee = issue.get("assigned_to")
+        owner: str | None = None
+        owner_known = True
+        if assignee:
+            owner = self._email_for_user(int(assignee["id"]))
+            owner_known = owner is not None
+        description = issue.get("description") or ""
+        marker = MARKER_LINE.search(description)
+        due = issue.get("due_date")
+        return RemoteTicket(
+            key=key,
+            url=f"{self.config['url']}/issues/{key}",
+            updated_at=_parse_time(issue.get("updated_on")),
+            status=self.tracker_status((issue.get("status") or {}).get("name")),
+            deadline=dt.date.fromisoformat(due) if due else None,
+            owner=owner,
+            owner_known=owner_known,
+            marker=marker.group(1) if marker else None,
+            raw=issue,
+        )
+
+    @staticmethod
+    def _key(key: str) -> str:
+        if not str(key).isdigit():
+            raise TicketNotFound(f"not a Redmine issue number: {key!r}")
+        return str(key)
+
+    def _status_id(self, status: str) -> int:
+        if self._statuses is None:
+            listed = self.client.get("/issue_statuses.json").json()["issue_statuses"]
+            self._statuses = {s["name"].casefold(): s["id"] for s in listed}
+        wanted = self.status_map.get(status, status)
+        if wanted.casefold() not in self._statuses:
+            raise TicketError(
+                f"Redmine has no status {wanted!r} (for {status}); "
+                f"it has: {', '.join(sorted(self._statuses))}. Set TICKETS_STATUS_MAP.",
+                permanent=True,
+            )
+        return self._statuses[wanted.casefold()]
+
+    def _priority_id(self, priority: str) -> int:
+        if self._priorities is None:
+            listed = self.client.get("/enumerations/issue_priorities.json").json()
+            self._priorities = {p["name"].casefold(): p["id"] for p in listed["issue_priorities"]}
+        wanted = self.priority_map.get(priority, priority)
+        if wanted.casefold() not in self._priorities:
+            raise TicketError(
+                f"Redmine has no priority {wanted!r} (for {priority}); "
+                f"it has: {', '.join(sorted(self._priorities))}. Set TICKETS_PRIORITY_MAP.",
+                permanent=True,
+            )
+        return self._priorities[wanted.casefold()]
+
+    def _tracker_id(self, tracker: str) -> int:
+        if str(tracker).isdigit():
+            return int(tracker)
+        listed = self.client.get("/trackers.json").json()["trackers"]
+        for candidate in listed:
+            if candidate["name"].casefold() == tracker.casefold():
+                return candidate["id"]
+        raise TicketError(f"Redmine has no tracker {tracker!r}", permanent=True)
+
+    def _user_id(self, email: str | None) -> int | None:
+        if not email:
+            return None
+        mapped = self.remote_user_for(email)
+        if mapped:
+            return int(mapped) if str(mapped).isdigit() else self._lookup_user(mapped)
+        return self._lookup_user(email)
+
+    def _lookup_user(self, name: str) -> int | None:
+        if name not in self._user_ids:
+            try:
+                users = self.client.get("/users.json", params={"name": name}).json()["users"]
+            except TicketError as error:
+                if error.status != 403:
+                    raise
+                users = []  # not an administrator's key: no lookup, tickets stay unassigned
+            exact = [
+                u
+                for u in users
+                if name.lower() in (u.get("mail", "").lower(), u.get("login", "").lower())
+            ]
+            self._user_ids[name] = exact[0]["id"] if exact else None
+            if exact:
+                self._user_emails[exact[0]["id"]] = exact[0].get("mail", "").lower() or None
+        return self._user_ids[name]
+
+    def _email_for_user(self, user_id: int) -> str | None:
+        mapped = self.email_for_remote_user(str(user_id))
+        if mapped:
+            return mapped
+        if user_id not in self._user_emails:
+            try:
+                user = self.client.get(f"/users/{user_id}.json").json()["user"]
+                self._user_emails[user_id] = (user.get("mail") or "").lower() or None
+            except TicketError as error:
+                if error.status not in (403, 404):
+                    raise
+                self._user_emails[user_id] = None
+        return self._user_emails[user_id]
+
+
+def _parse_time(value: str | None) -> dt.datetime:
+    if not value:
+        return dt.datetime.now(dt.UTC)
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
