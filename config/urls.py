@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 
 from incidents.api import IncidentViewSet
 from tracker.api import ActionItemViewSet, PersonViewSet
+from tracker.views.webhooks import ticket_webhook
 
 admin.site.site_header = "Incident follow-up tracker"
 admin.site.site_title = "Follow-up tracker"
@@ -20,6 +21,7 @@ router.register("people", PersonViewSet, basename="person")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/webhooks/<str:system>/", ticket_webhook, name="ticket-webhook"),
     path("api/v1/", include(router.urls)),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(

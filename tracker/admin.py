@@ -18,6 +18,7 @@ from django.http import HttpResponseRedirect, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from . import selectors
 from .csv_export import csv_lines as _csv_lines
@@ -33,6 +34,7 @@ from .models import (
     Notification,
     Person,
     Status,
+    TicketLink,
 )
 from .services import (
     EDITABLE_FIELDS,
@@ -43,6 +45,7 @@ from .services import (
     action_items_update,
     person_get_or_create,
 )
+from .ticketing.sync import tickets_resync, tickets_unlink
 from .tokens import api_token_create, api_token_revoke
 
 DUE_SOON_DAYS = 7
@@ -103,6 +106,43 @@ class ActionItemChangeInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class TicketLinkInline(admin.StackedInline):
+    """The item's ticket and its sync state; resync and unlink from the ticket list."""
+
+    model = TicketLink
+    verbose_name = "ticket"
+    fields = (
+        "system",
+        "ticket",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "last_synced_at",
+        "last_error",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    @admin.display(description="ticket")
+    def ticket(self, link: TicketLink) -> str:
+        return _ticket_html(link)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def _ticket_html(link: TicketLink) -> str:
+    if not link.key:
+        return "(not created yet)"
+    if not link.url:
+        return link.key
+    return format_html('<a href="{}" rel="noreferrer">{}</a>', link.url, link.key)
 
 
 @admin.register(ActionItem)
@@ -191,7 +231,9 @@ class ActionItemAdmin(admin.ModelAdmin):
         return fields
 
     def get_inlines(self, request, obj):
-        return [ActionItemChangeInline, CommentInline] if obj is not None else []
+        if obj is None:
+            return []
+        return [TicketLinkInline, ActionItemChangeInline, CommentInline]
 
     @admin.display(description="incident", ordering="incident__external_id")
     def incident_external_id(self, obj: ActionItem) -> str:
@@ -471,3 +513,54 @@ class ManagerDigestAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(TicketLink)
+class TicketLinkAdmin(admin.ModelAdmin):
+    """Every item's ticket: synced, pending, or failing with the last error."""
+
+    list_display = (
+        "item",
+        "system",
+        "ticket",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "last_synced_at",
+        "last_error",
+    )
+    list_filter = ("state", "system")
+    search_fields = ("key", "item__title")
+    list_select_related = ("item",)
+    actions = ["resync", "unlink"]
+    # pushed_values and the claim are the sync's bookkeeping; shown, never edited.
+    readonly_fields = [f.name for f in TicketLink._meta.fields] + ["ticket"]
+
+    @admin.display(description="ticket", ordering="key")
+    def ticket(self, link: TicketLink) -> str:
+        return _ticket_html(link)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_sync_permission(self, request) -> bool:
+        # Whoever may change items may make their tickets agree with them.
+        return request.user.has_perm("tracker.change_actionitem")
+
+    @admin.action(
+        description="Push the selected items to their tickets again", permissions=["sync"]
+    )
+    def resync(self, request, queryset):
+        count = tickets_resync(links=queryset)
+        self.message_user(request, f"{count} items will be pushed again in full.", messages.SUCCESS)
+
+    @admin.action(
+        description="Unlink the selected tickets (the tickets stay in the ticket system)",
+        permissions=["sync"],
+    )
+    def unlink(self, request, queryset):
+        count = tickets_unlink(links=queryset)
+        self.message_user(request, f"Unlinked {count} tickets.", messages.SUCCESS)

@@ -100,10 +100,17 @@ class ActionItemViewSet(
         "updated_at",
         "removed_from_source",
         "version",
+        "ticket_link__system",
+        "ticket_link__key",
+        "ticket_link__url",
+        "ticket_link__state",
+        "ticket_link__last_error",
+        "ticket_link__next_attempt_at",
+        "ticket_link__last_synced_at",
     )
 
     def get_queryset(self):
-        queryset = ActionItem.objects.select_related("incident", "owner")
+        queryset = ActionItem.objects.select_related("incident", "owner", "ticket_link")
         return queryset.only(*self.list_columns) if self.action == "list" else queryset
 
     def filter_queryset(self, queryset):

@@ -215,3 +215,13 @@ class ItemEditForm(forms.Form):
             },
         )
         super().__init__(*args, **kwargs)
+
+
+class TicketLinkForm(forms.Form):
+    """A manager attaches the item to a ticket that already exists."""
+
+    reference = forms.CharField(
+        label="Link an existing ticket",
+        max_length=500,
+        help_text="Its key (e.g. PROJ-12, #12) or its URL.",
+    )

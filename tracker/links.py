@@ -54,3 +54,8 @@ def read_action_token(token: str) -> LinkAction:
     if not isinstance(data, dict) or data.get("a") not in ACTIONS:
         raise InvalidLink("This link is not valid.")
     return LinkAction(item_id=int(data["i"]), recipient=str(data["r"]), action=data["a"])
+
+
+def item_url(item) -> str:
+    """The absolute URL of an item's page (for emails, tickets and calendars)."""
+    return settings.TRACKER_BASE_URL + reverse("item-detail", args=[item.pk])

@@ -316,3 +316,91 @@ class ManagerDigest(Delivery):
 
     def __str__(self) -> str:
         return f"digest {self.period_start} to {self.recipient} ({self.state})"
+
+
+class TicketSyncState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SYNCED = "synced", "Synced"
+    FAILING = "failing", "Failing"
+
+
+class TicketLink(models.Model):
+    """An item's ticket in the ticket system, and how far the two agree.
+
+    `pushed_values` is what the ticket is known to say, in the tracker's
+    vocabulary (see tracker.ticketing.base.SYNCED_FIELDS): the last values
+    pushed or read back. A push sends what differs from it; a pull applies only
+    what differs from it, so the tracker's own pushes never come back as changes.
+    """
+
+    item = models.OneToOneField(ActionItem, on_delete=models.CASCADE, related_name="ticket_link")
+    system = models.CharField(max_length=16)
+    # Empty until the ticket exists (or is found by its marker).
+    key = models.CharField(max_length=200, blank=True)
+    url = models.URLField(max_length=500, blank=True)
+    state = models.CharField(
+        max_length=8, choices=TicketSyncState.choices, default=TicketSyncState.PENDING
+    )
+    pushed_values = models.JSONField(default=dict, blank=True)
+    # The item version the ticket reflects.
+    synced_version = models.PositiveIntegerField(default=0)
+    remote_updated_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # When a pending or failing link is pushed next; null for a permanent failure
+    # (it waits for a change to the item, or a resync from the admin).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # A pusher's claim: nobody else pushes this item until it passes.
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "key"], condition=~models.Q(key=""), name="ticket_link_unique_key"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=~models.Q(state="synced"),
+                name="ticket_link_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system} {self.key or '(not created yet)'}"
+
+
+class TicketPoll(models.Model):
+    """Where each ticket system's poll got to."""
+
+    system = models.CharField(max_length=16, unique=True)
+    # The start of the last poll that succeeded; the next one reads from it (minus an overlap).
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.system
+
+
+class TicketWebhookDelivery(models.Model):
+    """An inbound webhook delivery, kept so a redelivery is recognised and dropped."""
+
+    system = models.CharField(max_length=16)
+    delivery_id = models.CharField(max_length=200)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    keys = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["system", "delivery_id"], name="ticket_webhook_delivery_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.system} {self.delivery_id}"

@@ -2,6 +2,7 @@ import contextlib
 import datetime as dt
 import zoneinfo
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
@@ -21,13 +22,27 @@ def owner_today(item: ActionItem) -> dt.date:
     return timezone.localdate(timezone=tz)
 
 
+TICKET_KEYS = (
+    "system",
+    "key",
+    "url",
+    "sync_state",
+    "last_error",
+    "next_attempt_at",
+    "last_synced_at",
+)
 TicketSchema = inline_serializer(
     name="TicketLink",
     fields={
         "system": serializers.CharField(allow_null=True),
         "key": serializers.CharField(allow_null=True),
         "url": serializers.URLField(allow_null=True),
-        "sync_state": serializers.CharField(allow_null=True),
+        "sync_state": serializers.ChoiceField(
+            choices=["pending", "synced", "failing"], allow_null=True
+        ),
+        "last_error": serializers.CharField(allow_null=True),
+        "next_attempt_at": serializers.DateTimeField(allow_null=True),
+        "last_synced_at": serializers.DateTimeField(allow_null=True),
     },
 )
 
@@ -152,8 +167,23 @@ class ActionItemSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(TicketSchema)
     def get_ticket(self, item: ActionItem) -> dict:
-        # Filled in by ticket sync; the shape is stable so clients can rely on it now.
-        return {"system": None, "key": None, "url": None, "sync_state": None}
+        try:
+            link = item.ticket_link
+        except ObjectDoesNotExist:
+            link = None
+        if link is None:
+            return dict.fromkeys(TICKET_KEYS)
+        return {
+            "system": link.system,
+            "key": link.key or None,
+            "url": link.url or None,
+            "sync_state": link.state,
+            "last_error": link.last_error or None,
+            "next_attempt_at": self._timestamp(link.next_attempt_at)
+            if link.next_attempt_at
+            else None,
+            "last_synced_at": self._timestamp(link.last_synced_at) if link.last_synced_at else None,
+        }
 
     def validate_title(self, value: str) -> str:
         if not value.strip():

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from . import reminders
+from .ticketing import get_backend, sync
 
 
 @shared_task(name="tracker.sweep_reminders")
@@ -26,3 +27,40 @@ def deliver_pending_reminders() -> dict:
 def send_manager_digest() -> int:
     """Weekly: the managers' digest, once per manager and week."""
     return reminders.manager_digest_send(now=timezone.now())
+
+
+# --- Ticket sync: thin wrappers over tracker.ticketing.sync ---------------------
+
+
+@shared_task(name="tracker.push_tickets", ignore_result=True)
+def push_tickets(item_ids: list[int]) -> dict:
+    """Push these items' tickets (enqueued when the change that needs it commits)."""
+    if get_backend() is None:
+        return {}
+    return vars(sync.tickets_push(item_ids=item_ids))
+
+
+@shared_task(name="tracker.push_pending_tickets")
+def push_pending_tickets() -> dict:
+    """Every minute: push links still pending (lost task, outage over) or due for a retry."""
+    backend = get_backend()
+    if backend is None:
+        return {}
+    due = sync.tickets_due(now=timezone.now(), system=backend.name)
+    return vars(sync.tickets_push(item_ids=due, backend=backend))
+
+
+@shared_task(name="tracker.poll_tickets")
+def poll_tickets() -> dict:
+    """Every few minutes: read back the tickets changed in the ticket system."""
+    if get_backend() is None:
+        return {}
+    return vars(sync.tickets_poll())
+
+
+@shared_task(name="tracker.pull_tickets", ignore_result=True)
+def pull_tickets(keys: list[str]) -> dict:
+    """Read the tickets an inbound webhook named."""
+    if get_backend() is None:
+        return {}
+    return vars(sync.tickets_pull(keys=keys))

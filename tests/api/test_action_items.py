@@ -64,7 +64,15 @@ def test_it_shows_every_field_of_an_item(reader_client):
     assert data["created_at"].startswith("2024-03-10T12:00:00")
     assert data["is_overdue"] is True
     assert data["days_until_due"] == -2
-    assert data["ticket"] == {"system": None, "key": None, "url": None, "sync_state": None}
+    assert data["ticket"] == {
+        "system": None,
+        "key": None,
+        "url": None,
+        "sync_state": None,
+        "last_error": None,
+        "next_attempt_at": None,
+        "last_synced_at": None,
+    }
 
 
 @time_machine.travel(NOW, tick=False)

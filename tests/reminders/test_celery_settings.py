@@ -64,7 +64,7 @@ def test_it_keeps_redis_visibility_longer_than_any_retry_delay_and_the_lease(tmp
 
 
 @pytest.mark.django_db
-def test_it_schedules_the_reminder_tasks_after_migrations():
+def test_it_schedules_the_reminder_and_ticket_tasks_after_migrations():
     celery_app.loader.import_default_modules()
     tasks = {t.task: t for t in PeriodicTask.objects.filter(task__startswith="tracker.")}
 
@@ -72,6 +72,8 @@ def test_it_schedules_the_reminder_tasks_after_migrations():
         "tracker.sweep_reminders",
         "tracker.send_manager_digest",
         "tracker.deliver_pending_reminders",
+        "tracker.push_pending_tickets",
+        "tracker.poll_tickets",
     }
     assert set(tasks) <= set(celery_app.tasks)
     assert all(t.enabled for t in tasks.values())
@@ -86,3 +88,8 @@ def test_it_schedules_the_reminder_tasks_after_migrations():
 
     retry = tasks["tracker.deliver_pending_reminders"].interval
     assert (retry.every, retry.period) == (5, "minutes")
+
+    push = tasks["tracker.push_pending_tickets"].interval
+    assert (push.every, push.period) == (1, "minutes")
+    poll = tasks["tracker.poll_tickets"].interval
+    assert (poll.every, poll.period) == (5, "minutes")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -28,9 +29,12 @@ from .. import selectors, services
 from ..api import ActionItemViewSet
 from ..csv_export import csv_lines
 from ..filters import ActionItemFilter
-from ..forms import CommentForm, ItemEditForm, ItemFilterForm, ItemStatusForm
-from ..models import CLOSED_STATUSES, ActionItem, ChangeSource, Status
+from ..forms import CommentForm, ItemEditForm, ItemFilterForm, ItemStatusForm, TicketLinkForm
+from ..models import CLOSED_STATUSES, ActionItem, ChangeSource, Status, TicketLink
 from ..permissions import is_manager, is_owner
+from ..ticketing import get_backend
+from ..ticketing import sync as ticketing_sync
+from ..ticketing.base import TicketError
 
 ITEMS_PER_PAGE = 50
 # The API's orderings, so that a list URL means the same on both.
@@ -253,6 +257,49 @@ def item_comment(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
+def item_ticket(request: HttpRequest, pk: int) -> HttpResponse:
+    """Managers: link the item to an existing ticket, or push it to its ticket again."""
+    if not is_manager(request.user):
+        raise PermissionDenied
+    item = _item_for_page(pk)
+    backend = get_backend()
+    if backend is None:
+        messages.error(request, "No ticket system is configured.")
+        return redirect("item-detail", pk=pk)
+    if request.POST.get("action") == "resync":
+        link = getattr(item, "ticket_link", None)
+        if link is None:
+            ticketing_sync.tickets_link_missing(system=backend.name, item_ids=[item.pk])
+            with transaction.atomic():
+                ticketing_sync.tickets_resync(links=TicketLink.objects.filter(item=item))
+        else:
+            ticketing_sync.tickets_resync(links=[link])
+        messages.success(request, "The item will be pushed to its ticket in a moment.")
+        return redirect("item-detail", pk=pk)
+    form = TicketLinkForm(request.POST)
+    if form.is_valid():
+        try:
+            link = ticketing_sync.ticket_link_existing(
+                item=item, reference=form.cleaned_data["reference"], backend=backend
+            )
+        except ValueError as error:
+            form.add_error("reference", str(error))
+        except TicketError as error:
+            form.add_error("reference", f"The ticket system answered: {error.message}")
+        else:
+            messages.success(request, f"Linked to {link.system} {link.key}.")
+            return redirect("item-detail", pk=pk)
+    item = _item_for_page(pk)
+    return render(
+        request,
+        "tracker/item_detail.html",
+        _detail_context(request, item, ticket_form=form),
+        status=400,
+    )
+
+
+@login_required
+@require_POST
 def item_edit(request: HttpRequest, pk: int) -> HttpResponse:
     """Change an item's title, priority, deadline or owner (managers only)."""
     if not is_manager(request.user):
@@ -304,7 +351,7 @@ def _edit_changes(form: ItemEditForm) -> dict[str, Any]:
 
 
 def _item_for_page(pk: int) -> ActionItem:
-    items = ActionItem.objects.select_related("incident", "owner").filter(pk=pk)
+    items = ActionItem.objects.select_related("incident", "owner", "ticket_link").filter(pk=pk)
     return get_object_or_404(_with_overdue(items))
 
 
@@ -319,7 +366,10 @@ def _history_value(value: Any) -> str:
 
 
 def _detail_context(
-    request: HttpRequest, item: ActionItem, edit_form: ItemEditForm | None = None
+    request: HttpRequest,
+    item: ActionItem,
+    edit_form: ItemEditForm | None = None,
+    ticket_form: TicketLinkForm | None = None,
 ) -> dict:
     may_act = _may_act_on(request.user, item)
     manager = is_manager(request.user)
@@ -343,6 +393,9 @@ def _detail_context(
         "comments": item.comments.order_by("created_at", "id"),
         "history": history,
         "notifications": item.notifications.order_by("-created_at", "-id"),
+        "ticket": getattr(item, "ticket_link", None),
+        "ticket_system": settings.TICKETS_BACKEND,
+        "ticket_form": (ticket_form or TicketLinkForm()) if manager else None,
     }
 
 

@@ -1,0 +1,28 @@
+"""System checks: a ticket backend that is enabled but cannot work is reported at start."""
+
+from django.conf import settings
+from django.core.checks import Error, register
+
+from . import ticketing
+
+
+@register("tickets")
+def ticket_backend_configured(app_configs, **kwargs) -> list[Error]:
+    name = settings.TICKETS_BACKEND
+    if not name:
+        return []
+    if name not in ticketing.BACKENDS:
+        return [
+            Error(
+                f"TICKETS_BACKEND={name!r} is not a ticket backend.",
+                hint=f"Use one of: {', '.join(sorted(ticketing.BACKENDS))}, or leave it empty.",
+                id="tracker.E001",
+            )
+        ]
+    config = ticketing.backend_config(name)
+    return [
+        Error(
+            problem, hint=f"Set it in the environment (TICKETS_BACKEND={name}).", id="tracker.E002"
+        )
+        for problem in ticketing.backend_class(name).config_problems(config)
+    ]

@@ -1,0 +1,53 @@
+"""Queue items for pushing to the ticket system, from inside the services' transaction.
+
+Called by tracker.services whenever items are created or a synced field
+changes. It only writes TicketLink rows (latest state wins: a link is pending or
+not, however many changes were made) and, once the transaction commits, enqueues
+the push; the request that made the change never waits on the ticket system.
+If the task is lost (broker down), the beat task `tracker.push_pending_tickets`
+finds the pending links anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import ActionItem, TicketLink, TicketSyncState
+
+
+def items_created(*, items: Iterable[ActionItem]) -> None:
+    """Give each new item a pending ticket link, when tickets are made automatically."""
+    if not (settings.TICKETS_BACKEND and settings.TICKETS_AUTO_CREATE):
+        return
+    now = timezone.now()
+    links = [
+        TicketLink(item=item, system=settings.TICKETS_BACKEND, next_attempt_at=now)
+        for item in items
+    ]
+    if links:
+        TicketLink.objects.bulk_create(links, ignore_conflicts=True)
+        _enqueue([link.item_id for link in links])
+
+
+def items_changed(*, items: Iterable[ActionItem]) -> None:
+    """Mark the links of items whose synced fields changed as pending."""
+    ids = [item.pk for item in items]
+    if not settings.TICKETS_BACKEND or not ids:
+        return
+    marked = TicketLink.objects.filter(item_id__in=ids, system=settings.TICKETS_BACKEND).update(
+        state=TicketSyncState.PENDING, next_attempt_at=timezone.now()
+    )
+    if marked:
+        _enqueue(ids)
+
+
+def _enqueue(item_ids: list[int]) -> None:
+    from ..tasks import push_tickets
+
+    ids = sorted(item_ids)
+    # The import of a large document changes many items at once: one task per batch.
+    transaction.on_commit(lambda: push_tickets.delay(ids), robust=True)
