@@ -162,7 +162,7 @@ def test_it_creates_a_cloud_issue_with_adf_labels_priority_duedate_and_account_i
                     },
                 ],
             },
-            "priority": {"name": "High"},
+            "priority": {"name": "Medium"},
             "duedate": "2024-04-01",
             "assignee": {"accountId": "acc-alice"},
         }
@@ -196,7 +196,7 @@ def test_it_creates_a_server_issue_with_a_plain_description_and_a_user_name(http
             "labels": ["followup-123", "followup"],
             "summary": "Add an alert on queue depth",
             "description": FIELDS.description,
-            "priority": {"name": "Highest"},
+            "priority": {"name": "High"},
             "duedate": "2024-04-01",
             "assignee": {"name": "alice"},
         }
@@ -299,7 +299,7 @@ def test_it_updates_only_the_changed_fields(httpserver, cloud):
     httpserver.expect_oneshot_request(
         "/rest/api/3/issue/OPS-7",
         method="PUT",
-        json={"fields": {"summary": "Alert earlier", "duedate": None, "priority": {"name": "Low"}}},
+        json={"fields": {"summary": "Alert earlier", "duedate": None, "priority": {"name": "Lowest"}}},
         headers={"Authorization": BASIC},
     ).respond_with_data("", status=204)
 
@@ -765,7 +765,7 @@ def test_it_reads_its_configuration_from_settings(settings):
         API_TOKEN,
     )
     assert backend.cloud and backend.api == "/rest/api/3"
-    assert backend.priority_map["P1"] == "Blocker" and backend.priority_map["P2"] == "High"
+    assert backend.priority_map["P1"] == "Blocker" and backend.priority_map["P2"] == "Medium"
     assert backend.marker_prefix == "ops-followup"
     assert JiraBackend.config_problems(config) == []
 

@@ -11,7 +11,7 @@ the issue body (defaults, overridable with the TICKETS_*_MAP settings):
 - marker: every ticket carries the label TICKETS_MARKER_PREFIX ("followup"), so
   the tracker's issues can be listed, and its body ends with a hidden line
   `<!-- followup-123 -->`, the item's identity.
-- priority: a label, P1 -> "priority: P1" ... P4 -> "priority: P4"
+- priority: a label, P0 -> "priority: P0" ... P4 -> "priority: P4"
   (TICKETS_PRIORITY_MAP). A priority change replaces every other priority label.
 - status: open/closed with GitHub's `state_reason`: done -> closed as completed,
   cancelled -> closed as not planned, open/in_progress/blocked -> open (reopened
@@ -72,6 +72,7 @@ OPEN_STATUSES = ("open", "in_progress", "blocked")
 class GitHubBackend(TicketBackend):
     name = "github"
     default_priority_map = {
+        "P0": "priority: P0",
         "P1": "priority: P1",
         "P2": "priority: P2",
         "P3": "priority: P3",

@@ -7,7 +7,8 @@
 
 Defaults fit a stock Jira Software project:
 
-- priority: P1 -> Highest, P2 -> High, P3 -> Medium, P4 -> Low
+- priority: P0 -> Highest, P1 -> High, P2 -> Medium, P3 -> Low, P4 -> Lowest
+  (stock Jira's five priorities)
 - status pushed: open -> To Do, in_progress -> In Progress, done -> Done;
   blocked -> In Progress (stock workflows have no Blocked status: a blocked item
   stays in progress in Jira), cancelled -> Done (stock workflows have no
@@ -78,7 +79,13 @@ BROWSE_URL = re.compile(r"https?://[^?#]*/browse/([A-Za-z][A-Za-z0-9_]*-\d+)/?(?
 
 class JiraBackend(TicketBackend):
     name = "jira"
-    default_priority_map = {"P1": "Highest", "P2": "High", "P3": "Medium", "P4": "Low"}
+    default_priority_map = {
+        "P0": "Highest",
+        "P1": "High",
+        "P2": "Medium",
+        "P3": "Low",
+        "P4": "Lowest",
+    }
     default_status_map = {
         "open": "To Do",
         "in_progress": "In Progress",

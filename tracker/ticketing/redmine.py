@@ -2,7 +2,7 @@
 
 Defaults fit Redmine's stock data (`rake redmine:load_default_data`):
 
-- priority: P1 -> Urgent, P2 -> High, P3 -> Normal, P4 -> Low
+- priority: P0 -> Immediate, P1 -> Urgent, P2 -> High, P3 -> Normal, P4 -> Low
 - status pushed: open -> New, in_progress -> In Progress, blocked -> Feedback,
   done -> Closed, cancelled -> Rejected
 - status read back: New -> open, In Progress -> in_progress, Feedback -> blocked,
@@ -38,7 +38,13 @@ MARKER_LINE = re.compile(r"\[([A-Za-z0-9_.-]+-\d+)\]\s*$")
 
 class RedmineBackend(TicketBackend):
     name = "redmine"
-    default_priority_map = {"P1": "Urgent", "P2": "High", "P3": "Normal", "P4": "Low"}
+    default_priority_map = {
+        "P0": "Immediate",
+        "P1": "Urgent",
+        "P2": "High",
+        "P3": "Normal",
+        "P4": "Low",
+    }
     default_status_map = {
         "open": "New",
         "in_progress": "In Progress",
