@@ -318,7 +318,11 @@ def test_it_unassigns_on_server_when_the_owner_is_removed(httpserver, server):
     httpserver.expect_oneshot_request(
         "/jira/rest/api/2/issue/OPS-7",
         method="PUT",
-        json={"fields": {"assignee": None, "description": "Plain text."}},
+        json={
+            "fields": {"assignee": None, "description": "Plain text."},
+            # A rewritten description also makes sure the ticket carries our labels.
+            "update": {"labels": [{"add": "followup-123"}, {"add": "followup"}]},
+        },
         headers={"Authorization": BEARER},
     ).respond_with_data("", status=204)
 

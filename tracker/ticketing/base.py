@@ -238,6 +238,11 @@ class TicketBackend:
         and reading the folded status back is not a change made remotely."""
         return self.tracker_status(self.status_map.get(status, status)) or status
 
+    def owner_read_back(self, email: str | None) -> str | None:
+        """The owner that a ticket pushed with owner `email` reads back as: None
+        when the system has no user for it and the ticket was left unassigned."""
+        return email
+
     def tracker_status(self, remote_status: str | None) -> str | None:
         """The tracker status for a remote status name, or None if unmapped."""
         if not remote_status:

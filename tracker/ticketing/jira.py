@@ -55,7 +55,6 @@ from typing import Any
 from urllib.parse import quote
 
 from .base import (
-    SYNCED_FIELDS,
     RemoteTicket,
     TicketBackend,
     TicketConfigError,
@@ -244,9 +243,10 @@ class JiraBackend(TicketBackend):
 
     def update(self, key: str, fields: TicketFields, changed: set[str]) -> RemoteTicket | None:
         body: dict[str, Any] = {"fields": self._field_values(fields, changed)}
-        if set(SYNCED_FIELDS) <= changed:
-            # Nothing is known of this ticket (found again, or linked by hand):
-            # make sure it carries our labels, so that polls see it.
+        if "description" in changed:
+            # Whenever the description is (re)written, as after a ticket was found
+            # again or linked by hand, make sure it carries our labels, so that
+            # polls see it; "add" keeps labels people put on it.
             body["update"] = {
                 "labels": [{"add": fields.marker}, {"add": self.marker_prefix}],
             }
@@ -313,6 +313,11 @@ class JiraBackend(TicketBackend):
             f"{self.api}/issue/{_path(key)}", params={"fields": "status"}
         ).json()
         return ((issue.get("fields") or {}).get("status") or {}).get("name")
+
+    def owner_read_back(self, email: str | None) -> str | None:
+        # An owner with no Jira account was pushed as "unassigned": reading that
+        # back is not someone removing the owner in Jira.
+        return email if self._user_for(email) else None
 
     def _assignee(self, email: str | None) -> dict[str, str] | None:
         user = self._user_for(email)

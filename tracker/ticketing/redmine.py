@@ -67,6 +67,8 @@ class RedmineBackend(TicketBackend):
         self._priorities: dict[str, int] | None = None
         self._user_ids: dict[str, int | None] = {}
         self._user_emails: dict[int, str | None] = {}
+        # Users Redmine refused as assignees (not members of the project).
+        self._unassignable: set[int] = set()
 
     @classmethod
     def config_from_settings(cls, settings: Any) -> dict[str, Any]:
@@ -153,6 +155,11 @@ class RedmineBackend(TicketBackend):
         if "owner" in changed:
             body["assigned_to_id"] = self._user_id(fields.owner) or ""
         return body
+
+    def owner_read_back(self, email: str | None) -> str | None:
+        # Owners Redmine has no (assignable) user for were pushed as "unassigned".
+        user_id = self._user_id(email)
+        return email if user_id and user_id not in self._unassignable else None
 
     def _send(self, method: str, path: str, issue: dict[str, Any]):
         try:

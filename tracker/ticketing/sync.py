@@ -27,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from .. import services
@@ -167,7 +167,7 @@ def ticket_push(
         logger.exception("ticket push crashed", extra={"item": item_id, "system": backend.name})
         _push_failed(link, TicketError(f"unexpected error: {error!r}"), now=now)
         return "failed", f"unexpected error: {error!r}"
-    _push_succeeded(link, desired=desired, version=version, remote=remote, now=now)
+    _push_succeeded(link, desired=desired, version=version, now=now)
     return outcome, ""
 
 
@@ -185,7 +185,6 @@ def _push_succeeded(
     *,
     desired: dict[str, Any],
     version: int,
-    remote: RemoteTicket | None,
     now: dt.datetime,
 ) -> None:
     with transaction.atomic():
@@ -203,8 +202,8 @@ def _push_succeeded(
         link.last_error = ""
         link.claimed_until = None
         link.last_synced_at = now
-        if remote is not None and remote.updated_at:
-            link.remote_updated_at = max(filter(None, [link.remote_updated_at, remote.updated_at]))
+        # remote_updated_at is left to the pulls: it must be a time read from
+        # the ticket system, and some answers to a push carry none (Jira's create).
         link.save()
         if again:
             _enqueue_push([link.item_id])
@@ -307,14 +306,16 @@ def ticket_apply_remote(
     now = now or timezone.now()
 
     def same(name: str, a: Any, b: Any) -> bool:
+        """Whether the ticket saying `b` agrees with the tracker saying `a`, once
+        folded the way the ticket system folds it (fewer statuses, owners it
+        has no user for)."""
         if a == b:
             return True
-        return (
-            name == "status"
-            and a is not None
-            and b is not None
-            and backend.status_read_back(a) == backend.status_read_back(b)
-        )
+        if name == "status" and a is not None and b is not None:
+            return backend.status_read_back(a) == backend.status_read_back(b)
+        if name == "owner":
+            return backend.owner_read_back(a) == b
+        return False
 
     with transaction.atomic():
         link = (
@@ -337,7 +338,7 @@ def ticket_apply_remote(
             # The ticket changed remotely; if the item changed here too, the later change wins.
             known[name] = value
             pushed = link.pushed_values
-            if name in pushed and not same(name, pushed[name], current[name]):
+            if name in pushed and pushed[name] != current[name]:
                 local_at = _last_local_change(item, name)
                 if local_at is not None and local_at > remote.updated_at:
                     local_wins = True
@@ -417,9 +418,9 @@ def tickets_poll(
     poll, _ = TicketPoll.objects.get_or_create(system=backend.name)
     start = poll.last_success_at
     if start is None:
-        first = TicketLink.objects.filter(system=backend.name).aggregate(at=Max("created_at"))["at"]
-        start = first or now
-        start = min(start, now - dt.timedelta(days=1))
+        # The first poll reads back to the oldest link (at least a day).
+        first = TicketLink.objects.filter(system=backend.name).aggregate(at=Min("created_at"))["at"]
+        start = min(first or now, now - dt.timedelta(days=1))
     since = start - dt.timedelta(seconds=settings.TICKETS_POLL_OVERLAP_SECONDS)
     seen: set[str] = set()
     try:

@@ -1,0 +1,395 @@
+"""The sync engine against a stand-in for GitHub Issues over real loopback HTTP
+(tests/ticketing/fakes.py): push, lost answers, outages, read-back, inbound
+webhooks through the real endpoint, and linking an existing issue."""
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+
+import pytest
+from django.utils import timezone
+
+from tracker import services
+from tracker.models import ActionItemChange, ChangeSource, TicketLink, TicketSyncState
+from tracker.models import TicketWebhookDelivery as Delivery
+from tracker.ticketing import backend_config, reset_backend, sync
+from tracker.ticketing.github import GitHubBackend
+
+from . import fakes
+from .fakes import FakeGitHub, change, make_item, reload
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "github-hook-secret"
+WEBHOOK_URL = "/api/v1/webhooks/github/"
+
+
+@pytest.fixture(scope="module")
+def make_httpserver():
+    yield from fakes.threaded_server()
+
+
+@pytest.fixture
+def github(httpserver, settings):
+    """Ticket sync on, to the fake GitHub; alice and bob have GitHub logins, carol none."""
+    settings.TICKETS_BACKEND = "github"
+    settings.TICKETS_AUTO_CREATE = True
+    settings.TICKETS_ALLOW_LOCAL_ADDRESSES = True
+    settings.TICKETS_MARKER_PREFIX = "followup"
+    settings.TICKETS_RATE_LIMIT = 0
+    settings.TICKETS_MAX_RETRIES = 1
+    settings.TICKETS_TIMEOUT_SECONDS = 5
+    settings.TICKETS_USER_MAP = {"alice@example.com": "alice-gh", "bob@example.com": "bob-gh"}
+    settings.GITHUB_API_URL = httpserver.url_for("")
+    settings.GITHUB_TOKEN = FakeGitHub.TOKEN
+    settings.GITHUB_REPOSITORY = FakeGitHub.REPOSITORY
+    settings.GITHUB_WEBHOOK_SECRET = SECRET
+    reset_backend()
+    fake = FakeGitHub(httpserver)
+    yield fake
+    fake.release()
+    reset_backend()
+
+
+def build_backend(**options) -> GitHubBackend:
+    options = {"timeout": 5, "max_retries": 1, "rate_per_second": 0, **options}
+    return GitHubBackend.build(backend_config("github"), sleep=lambda _: None, **options)
+
+
+@pytest.fixture
+def backend(github) -> GitHubBackend:
+    return build_backend()
+
+
+def pushed(item, backend) -> str:
+    """Push the item's ticket; its key."""
+    assert sync.ticket_push(item_id=item.pk, backend=backend)[1] == ""
+    return reload(item).ticket_link.key
+
+
+def ticket_changes(item) -> list[ActionItemChange]:
+    return list(ActionItemChange.objects.filter(item=item, source=ChangeSource.TICKET))
+
+
+# --- Push -------------------------------------------------------------------------
+
+
+def test_it_creates_an_issue_with_the_items_fields(github, backend):
+    item = make_item()
+
+    report = sync.tickets_push(item_ids=[item.pk], backend=backend)
+
+    assert (report.created, report.failed) == (1, 0)
+    link = reload(item).ticket_link
+    assert (link.state, link.key) == (TicketSyncState.SYNCED, "1")
+    assert link.url == f"{github.base}/acme/ops/issues/1"
+    issue = github.issues[1]
+    assert issue["title"] == "Add circuit breaker to payment client"
+    assert issue["body"].startswith("Trip after 5 failures in 10 s.")
+    assert "INC-2024-0142" in issue["body"]
+    assert f"/items/{item.pk}/" in issue["body"]
+    assert "\nDue: 2030-03-01" in issue["body"]
+    assert issue["body"].endswith(f"<!-- {sync.ticket_marker(item.pk)} -->")
+    assert github.labels(1) == ["followup", "priority: P2"]
+    assert [a["login"] for a in issue["assignees"]] == ["alice-gh"]
+    assert issue["state"] == "open"
+
+
+def test_it_closes_reopens_and_labels_the_issue_as_the_status_changes(github, backend):
+    item = make_item()
+    pushed(item, backend)
+    steps = [
+        ("in_progress", "open", None, ["status: in progress"]),
+        ("blocked", "open", None, ["status: blocked"]),
+        ("done", "closed", "completed", []),
+        ("open", "open", "reopened", []),
+        ("cancelled", "closed", "not_planned", []),
+        ("open", "open", "reopened", []),
+    ]
+
+    for status, state, reason, status_labels in steps:
+        change(item, status=status)
+        outcome, error = sync.ticket_push(item_id=item.pk, backend=backend)
+
+        assert (outcome, error) == ("updated", ""), status
+        issue = github.issues[1]
+        assert (issue["state"], issue["state_reason"]) == (state, reason), status
+        assert github.labels(1) == ["followup", "priority: P2", *status_labels], status
+        assert reload(item).ticket_link.state == TicketSyncState.SYNCED
+    assert len(github.issues) == 1
+
+
+def test_it_makes_one_issue_when_the_answer_to_the_create_is_lost(github):
+    backend = build_backend(timeout=1.0)
+    item = make_item()
+    marker = sync.ticket_marker(item.pk)
+
+    github.lose_next_create()
+    outcome, error = sync.ticket_push(item_id=item.pk, backend=backend)
+    github.release()
+
+    assert outcome == "failed"
+    assert "outcome unknown" in error
+    link = reload(item).ticket_link
+    assert (link.state, link.key, link.attempts) == (TicketSyncState.FAILING, "", 1)
+    assert link.next_attempt_at > timezone.now()
+    assert len(github.marked(marker)) == 1  # GitHub made it: only the answer was lost
+
+    change(item, title="Circuit breaker for the payment client", priority="P1")
+    outcome, error = sync.ticket_push(item_id=item.pk, backend=backend)
+
+    assert (outcome, error) == ("updated", "")
+    assert len(github.issues) == 1
+    link = reload(item).ticket_link
+    assert (link.state, link.key) == (TicketSyncState.SYNCED, "1")
+    assert github.issues[1]["title"] == "Circuit breaker for the payment client"
+    assert github.labels(1) == ["followup", "priority: P1"]
+
+
+def test_it_converges_after_an_outage_during_a_burst_of_changes(github, backend):
+    items = [make_item(title=f"Follow-up {n}") for n in range(6)]
+    ids = [item.pk for item in items]
+    sync.tickets_push(item_ids=ids[:3], backend=backend)
+
+    github.down = True
+    for n, item in enumerate(items):
+        change(item, title=f"Follow-up {n} (revised)", status="in_progress")
+        change(item, priority="P3")
+    report = sync.tickets_push(item_ids=ids, backend=backend)
+    assert (report.failed, report.created, report.updated) == (6, 0, 0)
+    links = TicketLink.objects.filter(item_id__in=ids)
+    assert {link.state for link in links} == {TicketSyncState.FAILING}
+    assert all(link.next_attempt_at > timezone.now() for link in links)
+    for item in items[:2]:
+        change(item, status="done")
+    change(items[5], deadline=None)
+    github.down = False
+
+    report = sync.tickets_push(item_ids=ids, backend=backend)
+
+    assert (report.created, report.updated, report.failed) == (3, 3, 0)
+    assert len(github.issues) == 6
+    for n, item in enumerate(items):
+        item = reload(item)
+        assert item.ticket_link.state == TicketSyncState.SYNCED
+        (issue,) = github.marked(sync.ticket_marker(item.pk))
+        assert str(issue["number"]) == item.ticket_link.key
+        assert issue["title"] == f"Follow-up {n} (revised)"
+        status_labels = [] if n < 2 else ["status: in progress"]
+        assert github.labels(issue["number"]) == ["followup", "priority: P3", *status_labels]
+        assert (issue["state"], issue["state_reason"]) == (
+            ("closed", "completed") if n < 2 else ("open", None)
+        )
+        assert ("Due: 2030-03-01" in issue["body"]) == (n != 5)
+
+
+# --- Pull -------------------------------------------------------------------------
+
+
+def test_it_applies_changes_made_on_github(github, backend):
+    item = make_item()
+    key = pushed(item, backend)
+    body = github.issues[1]["body"]
+
+    assert sync.tickets_poll(backend=backend).changed == 0  # the next poll reads from here
+
+    github.edit(
+        1,
+        state="closed",
+        state_reason="completed",
+        assignees=["bob-gh"],
+        body=body.replace("Due: 2030-03-01", "Due: 2030-05-15"),
+    )
+    report = sync.tickets_poll(backend=backend)
+
+    assert (report.error, report.seen, report.changed) == ("", 1, 1)
+    item = reload(item)
+    assert (item.status, item.deadline) == ("done", dt.date(2030, 5, 15))
+    assert item.owner.email == "bob@example.com"
+    assert item.completed_at is not None
+    changes = ticket_changes(item)
+    assert {c.field for c in changes} == {"status", "completed_at", "deadline", "owner"}
+    assert {c.actor_label for c in changes} == {f"github {key}"}
+    # Taken back, not pushed back: the issue says so already.
+    assert item.ticket_link.state == TicketSyncState.SYNCED
+    assert sync.tickets_poll(backend=backend).changed == 0
+
+
+def test_it_takes_back_an_issue_closed_as_not_planned_and_reopened(github, backend):
+    item = make_item()
+    key = pushed(item, backend)
+
+    github.edit(1, state="closed", state_reason="not_planned")
+    sync.tickets_pull(keys=[key], backend=backend)
+    assert reload(item).status == "cancelled"
+
+    github.edit(1, state="open", state_reason="reopened")
+    report = sync.tickets_pull(keys=[key], backend=backend)
+
+    assert (report.error, report.changed) == ("", 1)
+    assert reload(item).status == "open"
+    assert [(c.old_value, c.new_value) for c in ticket_changes(item) if c.field == "status"] == [
+        ("open", "cancelled"),
+        ("cancelled", "open"),
+    ]
+
+
+def test_it_does_not_take_its_own_pushes_back(github, backend):
+    blocked = make_item(status="blocked")
+    pushed(blocked, backend)
+    change(
+        blocked,
+        deadline=dt.date(2030, 6, 1),
+        owner=services.person_get_or_create(email="bob@example.com"),
+    )
+    pushed(blocked, backend)
+    # Carol has no GitHub login: her issue is unassigned, which must not read as "nobody".
+    carols = make_item(owner=services.person_get_or_create(email="carol@example.com"))
+    pushed(carols, backend)
+    github.edit(2, title="Renamed on GitHub")
+
+    report = sync.tickets_poll(backend=backend)
+    again = sync.tickets_poll(backend=backend)
+
+    assert (report.error, report.seen, report.changed, again.changed) == ("", 2, 0, 0)
+    assert ticket_changes(blocked) == ticket_changes(carols) == []
+    assert (reload(blocked).status, reload(blocked).owner.email) == ("blocked", "bob@example.com")
+    assert reload(carols).owner.email == "carol@example.com"
+
+
+# --- Inbound webhooks ---------------------------------------------------------------
+
+
+def delivery(number: int, *, delivery_id: str = "72d3162e-cc78-11e3-81ab-4c9367dc0958"):
+    body = json.dumps(
+        {
+            "action": "closed",
+            "issue": {"number": number, "state": "closed"},
+            "repository": {"full_name": "acme/ops"},
+        }
+    ).encode()
+    return body, signed_headers(body, delivery_id=delivery_id)
+
+
+def signed_headers(body: bytes, *, delivery_id: str, secret: str = SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "X-Hub-Signature-256": f"sha256={digest}",
+        "X-GitHub-Event": "issues",
+        "X-GitHub-Delivery": delivery_id,
+    }
+
+
+def post(client, body: bytes, headers: dict[str, str], url: str = WEBHOOK_URL):
+    return client.post(url, body, content_type="application/json", headers=headers)
+
+
+def test_it_applies_a_signed_delivery_once_it_commits(
+    github, client, django_capture_on_commit_callbacks, settings
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    item = make_item()
+    sync.tickets_push(item_ids=[item.pk])
+    github.edit(1, state="closed", state_reason="completed")
+    body, headers = delivery(1)
+
+    with fakes.celery_eager(), django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = post(client, body, headers)
+        assert reload(item).status == "open"  # read after the answer, not before
+
+    assert response.status_code == 202
+    assert len(callbacks) == 1
+    assert reload(item).status == "done"
+    assert {c.actor_label for c in ticket_changes(item)} == {"github 1"}
+    assert list(Delivery.objects.values_list("system", "keys")) == [("github", ["1"])]
+
+
+def test_it_acknowledges_a_redelivery_and_enqueues_nothing(
+    github, client, django_capture_on_commit_callbacks
+):
+    body, headers = delivery(1)
+    with django_capture_on_commit_callbacks() as first:
+        assert post(client, body, headers).status_code == 202
+
+    with django_capture_on_commit_callbacks() as second:
+        response = post(client, body, headers)
+
+    assert response.status_code == 200
+    assert (len(first), second) == (1, [])
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        signed_headers(b"{}", delivery_id="d-1", secret="not-the-secret"),
+        {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "d-1"},
+    ],
+    ids=["bad", "missing"],
+)
+def test_it_refuses_a_delivery_without_a_valid_signature(
+    github, client, django_capture_on_commit_callbacks, headers
+):
+    body, _ = delivery(1)
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post(client, body, headers)
+
+    assert response.status_code == 401
+    assert (callbacks, Delivery.objects.count()) == ([], 0)
+
+
+def test_it_answers_404_for_a_ticket_system_not_configured(github, client):
+    body, headers = delivery(1)
+
+    for system in ("jira", "redmine", "gitlab"):
+        response = post(client, body, headers, url=f"/api/v1/webhooks/{system}/")
+        assert response.status_code == 404, system
+    assert Delivery.objects.count() == 0
+
+
+def test_it_refuses_a_delivery_larger_than_the_upload_limit(github, client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
+    body = json.dumps(
+        {"issue": {"number": 1, "body": "x" * 5000}, "repository": {"full_name": "acme/ops"}}
+    ).encode()
+
+    response = post(client, body, signed_headers(body, delivery_id="d-big"))
+
+    assert response.status_code == 413
+    assert Delivery.objects.count() == 0
+
+
+def test_it_answers_405_to_a_get(github, client):
+    assert client.get(WEBHOOK_URL).status_code == 405
+
+
+# --- Linking an existing issue -----------------------------------------------------
+
+
+def test_it_links_an_existing_issue_by_its_url_and_takes_its_status(github, backend):
+    number = github.file(
+        "Filed by hand",
+        labels=["status: in progress"],
+        assignees=["bob-gh"],
+        body="Seen in the postmortem.\n\nDue: 2030-06-01",
+    )
+    item = make_item()
+
+    link = sync.ticket_link_existing(
+        item=reload(item), reference=f"{github.base}/acme/ops/issues/{number}", backend=backend
+    )
+
+    assert (link.key, link.url) == (str(number), f"{github.base}/acme/ops/issues/{number}")
+    item = reload(item)
+    assert (item.status, item.deadline) == ("in_progress", dt.date(2030, 6, 1))
+    assert item.owner.email == "bob@example.com"
+    assert {c.actor_label for c in ticket_changes(item)} == {f"github {number}"}
+
+    # The item's other fields go to the issue, with the marker that makes it the item's.
+    assert sync.ticket_push(item_id=item.pk, backend=backend) == ("updated", "")
+    issue = github.issues[number]
+    assert issue["title"] == "Add circuit breaker to payment client"
+    assert github.marked(sync.ticket_marker(item.pk)) == [issue]
+    assert github.labels(number) == ["followup", "status: in progress", "priority: P2"]
+    assert len(github.issues) == 1
