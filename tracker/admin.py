@@ -130,6 +130,9 @@ class TicketLinkInline(admin.StackedInline):
     def ticket(self, link: TicketLink) -> str:
         return _ticket_html(link)
 
+    def has_view_permission(self, request, obj=None):
+        return _may_see_tickets(request)
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -137,10 +140,19 @@ class TicketLinkInline(admin.StackedInline):
         return False
 
 
+def _may_see_tickets(request) -> bool:
+    # A ticket is part of its item: whoever may see items sees their tickets (the
+    # managers group is given no permissions on the TicketLink model itself).
+    user = request.user
+    return user.has_perm("tracker.view_actionitem") or user.has_perm("tracker.change_actionitem")
+
+
 def _ticket_html(link: TicketLink) -> str:
     if not link.key:
         return "(not created yet)"
-    if not link.url:
+    # The URL comes from the ticket system (a webhook receiver's answer): only
+    # http(s) becomes a link, never javascript: or data:.
+    if not link.url.lower().startswith(("https://", "http://")):
         return link.key
     return format_html('<a href="{}" rel="noreferrer">{}</a>', link.url, link.key)
 
@@ -233,7 +245,10 @@ class ActionItemAdmin(admin.ModelAdmin):
     def get_inlines(self, request, obj):
         if obj is None:
             return []
-        return [TicketLinkInline, ActionItemChangeInline, CommentInline]
+        # The ticket's inline only for an item that has one: an empty formset would
+        # still make the item's form post its management form for nothing.
+        ticket = [TicketLinkInline] if TicketLink.objects.filter(item=obj).exists() else []
+        return [*ticket, ActionItemChangeInline, CommentInline]
 
     @admin.display(description="incident", ordering="incident__external_id")
     def incident_external_id(self, obj: ActionItem) -> str:
@@ -539,6 +554,9 @@ class TicketLinkAdmin(admin.ModelAdmin):
     @admin.display(description="ticket", ordering="key")
     def ticket(self, link: TicketLink) -> str:
         return _ticket_html(link)
+
+    def has_view_permission(self, request, obj=None):
+        return _may_see_tickets(request) or super().has_view_permission(request, obj)
 
     def has_add_permission(self, request):
         return False

@@ -157,7 +157,7 @@ def ticket_push(
             else:
                 outcome = "unchanged"
     except TicketError as error:
-        _push_failed(link, error, now=now)
+        _push_failed(link, error, version=version, now=now)
         logger.warning(
             "ticket push failed",
             extra={"item": item_id, "system": backend.name, "error": error.message},
@@ -165,7 +165,7 @@ def ticket_push(
         return "failed", error.message
     except Exception as error:
         logger.exception("ticket push crashed", extra={"item": item_id, "system": backend.name})
-        _push_failed(link, TicketError(f"unexpected error: {error!r}"), now=now)
+        _push_failed(link, TicketError(f"unexpected error: {error!r}"), version=version, now=now)
         return "failed", f"unexpected error: {error!r}"
     _push_succeeded(link, desired=desired, version=version, now=now)
     return outcome, ""
@@ -209,10 +209,18 @@ def _push_succeeded(
             _enqueue_push([link.item_id])
 
 
-def _push_failed(link: TicketLink, error: TicketError, *, now: dt.datetime) -> None:
+def _push_failed(link: TicketLink, error: TicketError, *, version: int, now: dt.datetime) -> None:
     attempts = link.attempts + 1
-    if error.permanent:
+    changed_meanwhile = (
+        ActionItem.objects.filter(pk=link.item_id).values_list("version", flat=True).first()
+        != version
+    )
+    if error.permanent and not changed_meanwhile:
+        # Waits for a change to the item (which may fix what was refused) or a resync.
         next_attempt = None
+    elif error.permanent:
+        # The item changed during this push: the change may be the fix, try it now.
+        next_attempt = now
     else:
         delay = error.retry_after or min(
             settings.TICKETS_RETRY_MAX_SECONDS,

@@ -41,7 +41,9 @@ class Command(BaseCommand):
         backend = get_backend()
         if backend is None:
             raise CommandError("Ticket sync is off: set TICKETS_BACKEND (see the README).")
-        if link:
+        # `--link ""` (an unset variable in a script) must not fall through to a
+        # push, which would create a second ticket for an item meant to be linked.
+        if link is not None:
             return self._link(backend, item, link, dry_run)
 
         if item:
