@@ -5,6 +5,9 @@ with nothing but Python: SQLite and a filesystem message broker under `var/`,
 and email printed to the console.
 """
 
+import datetime as dt
+import ipaddress
+import sys
 from pathlib import Path
 
 import environ
@@ -52,12 +55,20 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_htmx",
+    "csp",
+    "axes",
     "incidents",
     "tracker",
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request carries its id (see README "Observability").
+    "config.logs.RequestIdMiddleware",
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Before host validation and the https redirect: probes and scrapes come by IP over http.
+    "config.health.OpsEndpointsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -66,6 +77,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes requires: turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -106,6 +120,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+# django-prometheus's wrapper of the PostgreSQL backend counts queries, errors and
+# connections. Not SQLite's: tools that key on the stock engine name (pytest-django
+# naming each parallel worker's test database) would misread a wrapped one.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -140,10 +159,50 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="tracker@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# --- Security -------------------------------------------------------------
+# --- Security (see README "Security") ---------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
+# A fixed lifetime from sign-in, browser closed or not.
+SESSION_COOKIE_AGE = int(env.float("TRACKER_SESSION_HOURS", default=12) * 3600)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = False
+# Every page's scripts and styles are files served by the app: no inline script or
+# style anywhere, so an injected one is refused by the browser.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+# Reverse proxies in front that append to X-Forwarded-For; 0: the connection's address.
+TRACKER_PROXY_COUNT = env.int("TRACKER_PROXY_COUNT", default=0)
+# Sign-in lockout (django-axes), on /accounts/login/ and /admin/login/ alike: after
+# this many failures for one username from one address, that pair is refused for the
+# cool-off (a failure meanwhile starts it again); a success clears the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("TRACKER_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.float("TRACKER_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
+# Failures and lockouts are logged with the address and path; the username is masked
+# (people type passwords into it), and is in the admin's "Access attempts" instead.
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["username"]
+# Failed API token authentications allowed per client address ("N/s|min|hour|day").
+TRACKER_API_TOKEN_FAILURE_RATE = env.str("TRACKER_API_TOKEN_FAILURE_RATE", default="20/min")
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https")
     if env.bool("TRUST_X_FORWARDED_PROTO", default=False)
@@ -159,7 +218,6 @@ if not DEBUG:
     if not SECURE_HSTS_PRELOAD:
         # Preloading commits the whole domain to HTTPS for good: the owner's choice, not a defect.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
-    SECURE_REFERRER_POLICY = "same-origin"
 
 # --- Celery ---------------------------------------------------------------
 BROKER_DIR = VAR_DIR / "broker"
@@ -180,7 +238,9 @@ if not CELERY_BROKER_URL:
 else:
     # acks_late needs a visibility timeout longer than any countdown or retry delay,
     # or Redis re-delivers a task that is still waiting to run.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 60 * 60}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=6 * 60 * 60)
+    }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -204,6 +264,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["config.api.LimitedJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": ["config.api.TokenOrUserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="1200/min")},
+    # X-Forwarded-For is trusted only as far as TRACKER_PROXY_COUNT says (DRF trusts it all if None).
+    "NUM_PROXIES": TRACKER_PROXY_COUNT,
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -213,6 +275,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Incidents, their action items, people, history and comments.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs stay public (drf-spectacular's default): they describe
+    # the open-source API, no data of this installation.
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     # Assets served by the app itself: the product runs on networks without internet.
@@ -239,14 +303,52 @@ CACHES = {
     )
 }
 
-# --- Logging ----------------------------------------------------------------
+# --- Logging (see README "Observability") -------------------------------------
+# JSON lines for log collectors, text for people at a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="") or ("text" if sys.stderr.isatty() else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r}: use json or text.")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "filters": {
+        "context": {"()": "config.logs.ContextFilter"},
+        "redact": {"()": "config.logs.RedactFilter"},
+    },
+    "formatters": {
+        "json": {"()": "config.logs.JsonFormatter"},
+        "text": {"()": "config.logs.TextFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context", "redact"],
+            # A floor for every logger, Django's included (they propagate past root's level).
+            "level": LOG_LEVEL,
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    # Django's own loggers write through the same handler, not their default ones.
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # runserver's request lines: tracker.access already writes one, with the request id.
+        "django.server": {"handlers": [], "level": "WARNING", "propagate": True},
+    },
 }
+
+# --- Health and metrics (see README "Observability") ---------------------------
+TRACKER_READYZ_TIMEOUT_SECONDS = env.float("TRACKER_READYZ_TIMEOUT_SECONDS", default=2.0)
+# /metrics answers requests from these addresses (IPs or CIDRs; empty for none) or
+# with "Authorization: Bearer <TRACKER_METRICS_TOKEN>".
+TRACKER_METRICS_ALLOW = env.list("TRACKER_METRICS_ALLOW", default=["127.0.0.1", "::1"])
+for _network in TRACKER_METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"TRACKER_METRICS_ALLOW: {_exc}") from None
+TRACKER_METRICS_TOKEN = _secret("TRACKER_METRICS_TOKEN")
 
 # --- Tracker ----------------------------------------------------------------
 TRACKER_BASE_URL = env.str("TRACKER_BASE_URL", default="http://localhost:8000").rstrip("/")
@@ -302,6 +404,8 @@ TICKETS_ALLOW_LOCAL_ADDRESSES = env.bool("TICKETS_ALLOW_LOCAL_ADDRESSES", defaul
 # How long a failing push waits before its next attempt: doubled per failure, capped.
 TICKETS_RETRY_BASE_SECONDS = env.int("TICKETS_RETRY_BASE_SECONDS", default=60)
 TICKETS_RETRY_MAX_SECONDS = env.int("TICKETS_RETRY_MAX_SECONDS", default=3600)
+# A worker pushing an item holds it this long; if it dies, the next one waits that long.
+TICKETS_CLAIM_SECONDS = env.int("TICKETS_CLAIM_SECONDS", default=300)
 # Polls re-read this far behind the last successful poll (clock skew, slow commits).
 TICKETS_POLL_OVERLAP_SECONDS = env.int("TICKETS_POLL_OVERLAP_SECONDS", default=300)
 # Mappings, "key=value,key=value": tracker priority/status to the remote names,

@@ -387,6 +387,17 @@ class TicketPoll(models.Model):
         return self.system
 
 
+class ReminderSweep(models.Model):
+    """The last reminder sweep that finished: one row, written at the end of each
+    sweep (tracker.reminders.sweep), so the metrics can tell when beat has stopped."""
+
+    last_success_at = models.DateTimeField()
+    items_seen = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"reminder sweep finished at {self.last_success_at:%Y-%m-%d %H:%M:%S}"
+
+
 class TicketWebhookDelivery(models.Model):
     """An inbound webhook delivery, kept so a redelivery is recognised and dropped."""
 

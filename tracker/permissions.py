@@ -16,7 +16,9 @@ OWNER_EDITABLE_FIELDS = frozenset({"status"})
 def is_manager(user) -> bool:
     if not user or not user.is_authenticated or not user.is_active:
         return False
-    if user.is_staff or user.is_superuser:
+    # Staff status opens the admin, not the managers' powers: the admin enforces
+    # its own model permissions, and pages and API follow the managers group.
+    if user.is_superuser:
         return True
     cached = getattr(user, "_is_tracker_manager", None)
     if cached is None:

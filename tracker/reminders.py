@@ -43,6 +43,7 @@ from .models import (
     Notification,
     Person,
     ReminderStage,
+    ReminderSweep,
 )
 
 logger = logging.getLogger(__name__)
@@ -224,6 +225,10 @@ def sweep(*, now: dt.datetime, dry_run: bool = False, policy: Policy | None = No
         _sweep_chunk(chunk, now=now, policy=policy, report=report, dry_run=dry_run)
         if len(chunk) < SWEEP_CHUNK:
             break
+    if not dry_run:
+        ReminderSweep.objects.update_or_create(
+            pk=1, defaults={"last_success_at": timezone.now(), "items_seen": report.items_seen}
+        )
     return report
 
 
@@ -289,8 +294,10 @@ def _claimable(now: dt.datetime, policy: Policy) -> Q:
     ready = Q(state=DeliveryState.PENDING) & (
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     )
-    # A sender that claimed rows and died: its lease has run out.
-    abandoned = Q(state=DeliveryState.SENDING, claimed_at__lt=now - policy.lease)
+    # A sender that claimed rows and died: its lease has run out. Leases run on the
+    # real clock, not on `now` (which a catch-up run sets in the past): a claim made
+    # a second ago is never taken for an abandoned one.
+    abandoned = Q(state=DeliveryState.SENDING, claimed_at__lt=timezone.now() - policy.lease)
     return ready | abandoned
 
 
@@ -327,7 +334,7 @@ def deliver_to(
     report = report if report is not None else SweepReport()
     token = uuid.uuid4().hex
     claimed = Notification.objects.filter(_claimable(now, policy), recipient=recipient).update(
-        state=DeliveryState.SENDING, claim_token=token, claimed_at=now
+        state=DeliveryState.SENDING, claim_token=token, claimed_at=timezone.now()
     )
     if not claimed:
         return 0  # another process got there first
@@ -358,10 +365,14 @@ def deliver_to(
         report.failed += len(live)
         logger.warning("reminder email to %s failed (attempt %d): %s", recipient, attempts, exc)
         return 0
-    Notification.objects.filter(claim_token=token, state=DeliveryState.SENDING).update(
-        state=DeliveryState.SENT, sent_at=timezone.now(), attempts=live[0].attempts + 1
-    )
-    _record(live, now=now, field="reminder_sent")
+    # Together: a failure between the two would leave a sent reminder out of the
+    # history for good; as one, it leaves the rows claimed, to be resent (the
+    # documented at-least-once window) with their history.
+    with transaction.atomic():
+        Notification.objects.filter(claim_token=token, state=DeliveryState.SENDING).update(
+            state=DeliveryState.SENT, sent_at=timezone.now(), attempts=live[0].attempts + 1
+        )
+        _record(live, now=now, field="reminder_sent")
     report.sent += len(live)
     report.emails += 1
     return len(live)
@@ -487,7 +498,7 @@ def manager_digest_send(*, now: dt.datetime, policy: Policy | None = None) -> in
     for digest in ManagerDigest.objects.filter(_claimable(now, policy), period_start=period_start):
         token = uuid.uuid4().hex
         if not ManagerDigest.objects.filter(_claimable(now, policy), pk=digest.pk).update(
-            state=DeliveryState.SENDING, claim_token=token, claimed_at=now
+            state=DeliveryState.SENDING, claim_token=token, claimed_at=timezone.now()
         ):
             continue
         context = context or manager_digest_context(today=today)

@@ -225,13 +225,21 @@ def test_it_treats_a_managers_group_member_who_is_not_staff_as_manager(
     assert other_item.priority == "P0"
 
 
-def test_it_treats_staff_outside_the_group_as_manager(client_for, other_item):
+def test_it_does_not_treat_staff_outside_the_group_as_manager(client_for, other_item):
     staff = factories.UserFactory(username="staffer", is_staff=True)
 
     response = client_for(staff).delete(item_url(other_item))
 
+    assert_error(response, 403)
+    assert ActionItem.objects.filter(pk=other_item.pk).exists()
+
+
+def test_it_treats_a_superuser_as_manager(client_for, other_item):
+    superuser = factories.UserFactory(username="root", is_staff=True, is_superuser=True)
+
+    response = client_for(superuser).delete(item_url(other_item))
+
     assert response.status_code == 204
-    assert not ActionItem.objects.filter(pk=other_item.pk).exists()
 
 
 def test_it_refuses_a_reader_even_with_only_a_status_change(reader_client, own_item):

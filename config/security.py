@@ -1,0 +1,53 @@
+"""Sign-in protection: the client's address, as the sign-in lockout (django-axes)
+and the API's token failure throttle count it, and the lockout page.
+
+By default the address is the connection's (`REMOTE_ADDR`): `X-Forwarded-For`
+is written by whoever sends the request, so trusting it would let an attacker
+pick a fresh address for every guess. Behind reverse proxies, each appending
+the address it received the request from, `TRACKER_PROXY_COUNT` says how many
+there are; the client is then the entry that many places from the right.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+def _valid(address: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(address.strip()))
+    except ValueError:
+        return None
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's IP address (AXES_CLIENT_IP_CALLABLE, and the API's failure throttle)."""
+    remote = request.META.get("REMOTE_ADDR") or None
+    proxies = settings.TRACKER_PROXY_COUNT
+    if proxies <= 0:
+        return remote
+    forwarded = [a for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+    if len(forwarded) < proxies:
+        # Fewer hops than proxies: the request did not come through all of them.
+        return remote
+    return _valid(forwarded[-proxies]) or remote
+
+
+def lockout_response(
+    request: HttpRequest, original_response=None, credentials=None
+) -> HttpResponse:
+    """The page a locked-out sign-in gets (AXES_LOCKOUT_CALLABLE), on both login pages."""
+    minutes = math.ceil(settings.AXES_COOLOFF_TIME.total_seconds() / 60)
+    response = render(
+        request,
+        "registration/locked_out.html",
+        {"failure_limit": settings.AXES_FAILURE_LIMIT, "cooloff_minutes": minutes},
+        status=429,
+    )
+    response["Retry-After"] = str(math.ceil(settings.AXES_COOLOFF_TIME.total_seconds()))
+    return response
