@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
 from rest_framework import exceptions, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
+
+logger = logging.getLogger(__name__)
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -28,6 +32,12 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The request conflicts with the current state of the resource."
     default_code = "conflict"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable for a moment; try again shortly."
+    default_code = "unavailable"
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -73,6 +83,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = PayloadTooLarge()
     elif isinstance(exc, IntegrityError):
         exc = Conflict()
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        # The database went away (restart, failover): nothing was written, and
+        # the client may retry. Logged, since it is ours to look at.
+        logger.warning("API request failed on the database: %s", type(exc).__name__)
+        exc = ServiceUnavailable()
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -81,6 +96,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    if isinstance(exc, ServiceUnavailable):
+        response["Retry-After"] = "5"
     if isinstance(exc, exceptions.ValidationError):
         errors = _flatten(exc.detail)
     else:
@@ -101,6 +118,25 @@ def not_found(request, exception=None):
             status=404,
         )
     return page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: an /api/ path gets the one error format, a page Django's plain one.
+
+    Reached only by errors the API's exception handler did not turn into an answer
+    (and by the pages): never shows a traceback, whatever DEBUG says elsewhere.
+    """
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {
+                "status": 500,
+                "errors": [
+                    {"path": None, "code": "server_error", "message": "Internal server error."}
+                ],
+            },
+            status=500,
+        )
+    return django_server_error(request)
 
 
 class Pagination(LimitOffsetPagination):

@@ -12,6 +12,7 @@ admin.site.site_title = "Follow-up tracker"
 
 # Unknown /api/ paths answer in the API's error format; other paths get the normal page.
 handler404 = "config.api.not_found"
+handler500 = "config.api.server_error"
 
 router = DefaultRouter()
 router.include_root_view = False
@@ -19,6 +20,8 @@ router.register("incidents", IncidentViewSet, basename="incident")
 router.register("action-items", ActionItemViewSet, basename="action-item")
 router.register("people", PersonViewSet, basename="person")
 
+# /healthz, /readyz and /metrics are answered before URL routing, host validation and
+# the https redirect, by config.health.OpsEndpointsMiddleware.
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/webhooks/<str:system>/", ticket_webhook, name="ticket-webhook"),

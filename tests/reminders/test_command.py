@@ -49,8 +49,8 @@ def test_it_sweeps_delivers_and_prints_a_summary(items, capsys):
 
     out = capsys.readouterr().out
     assert out.strip() == (
-        "3 recipients, 3 emails, 3 reminders sent, 0 failed; "
-        "new by stage: {'overdue': 1, 'escalation': 1, 'due_today': 1}"
+        "3 emails, 3 reminders sent, 0 failed; new reminders: 3 for 3 recipients, "
+        "by stage {'overdue': 1, 'escalation': 1, 'due_today': 1}"
     )
     assert sorted(m.to[0] for m in mail.outbox) == [
         "ann@example.com",

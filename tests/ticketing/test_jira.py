@@ -299,7 +299,9 @@ def test_it_updates_only_the_changed_fields(httpserver, cloud):
     httpserver.expect_oneshot_request(
         "/rest/api/3/issue/OPS-7",
         method="PUT",
-        json={"fields": {"summary": "Alert earlier", "duedate": None, "priority": {"name": "Lowest"}}},
+        json={
+            "fields": {"summary": "Alert earlier", "duedate": None, "priority": {"name": "Lowest"}}
+        },
         headers={"Authorization": BASIC},
     ).respond_with_data("", status=204)
 

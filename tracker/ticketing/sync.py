@@ -53,8 +53,6 @@ from .base import (
 
 logger = logging.getLogger(__name__)
 
-# A pusher that claimed a link and vanished for this long is presumed dead.
-CLAIM_SECONDS = 300
 ERROR_MAX_CHARS = 1000
 
 
@@ -127,7 +125,7 @@ def ticket_push(
     claimed = (
         TicketLink.objects.filter(item_id=item_id, system=backend.name)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=now + dt.timedelta(seconds=CLAIM_SECONDS))
+        .update(claimed_until=now + dt.timedelta(seconds=settings.TICKETS_CLAIM_SECONDS))
     )
     if claimed != 1:
         return "skipped", ""

@@ -1,6 +1,7 @@
 import datetime as dt
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 from django.utils import timezone
 
 from tracker import reminders
@@ -33,6 +34,15 @@ class Command(BaseCommand):
                 ) from None
             if timezone.is_naive(moment):
                 moment = timezone.make_aware(moment)
+        try:
+            self._run(moment, dry_run)
+        except DatabaseError as exc:
+            # What was sent is recorded; a new run sends the rest (see README).
+            raise CommandError(
+                f"the database failed during the run ({exc}); run it again"
+            ) from None
+
+    def _run(self, moment: dt.datetime, dry_run: bool) -> None:
         report = reminders.sweep(now=moment, dry_run=dry_run)
         if dry_run:
             for recipient, stage, item in sorted(report.notifications):
@@ -44,8 +54,9 @@ class Command(BaseCommand):
             return
         reminders.deliver_pending(now=moment, report=report)
         self.stdout.write(
-            f"{len(report.recipients)} recipients, {report.emails} emails, "
-            f"{report.sent} reminders sent, {report.failed} failed; new by stage: {report.by_stage()}"
+            f"{report.emails} emails, {report.sent} reminders sent, {report.failed} failed; "
+            f"new reminders: {len(report.notifications)} for {len(report.recipients)} "
+            f"recipients, by stage {report.by_stage()}"
         )
         if report.failed:
             raise CommandError(f"{report.failed} reminders could not be sent; they will be retried")
