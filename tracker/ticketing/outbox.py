@@ -30,7 +30,7 @@ def items_created(*, items: Iterable[ActionItem]) -> None:
     ]
     if links:
         TicketLink.objects.bulk_create(links, ignore_conflicts=True)
-        _enqueue([link.item_id for link in links])
+        enqueue_push([link.item_id for link in links])
 
 
 def items_changed(*, items: Iterable[ActionItem]) -> None:
@@ -42,10 +42,11 @@ def items_changed(*, items: Iterable[ActionItem]) -> None:
         state=TicketSyncState.PENDING, next_attempt_at=timezone.now()
     )
     if marked:
-        _enqueue(ids)
+        enqueue_push(ids)
 
 
-def _enqueue(item_ids: list[int]) -> None:
+def enqueue_push(item_ids: list[int]) -> None:
+    """Push these items once the current transaction commits (at once outside one)."""
     from ..tasks import push_tickets
 
     ids = sorted(item_ids)

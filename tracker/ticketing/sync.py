@@ -50,6 +50,7 @@ from .base import (
     TicketError,
     TicketFields,
 )
+from .outbox import enqueue_push
 
 logger = logging.getLogger(__name__)
 
@@ -204,7 +205,7 @@ def _push_succeeded(
         # the ticket system, and some answers to a push carry none (Jira's create).
         link.save()
         if again:
-            _enqueue_push([link.item_id])
+            enqueue_push([link.item_id])
 
 
 def _push_failed(link: TicketLink, error: TicketError, *, version: int, now: dt.datetime) -> None:
@@ -272,12 +273,6 @@ def tickets_link_missing(*, system: str, item_ids: Iterable[int] | None = None) 
     ]
     TicketLink.objects.bulk_create(links, ignore_conflicts=True, batch_size=1000)
     return len(links)
-
-
-def _enqueue_push(item_ids: list[int]) -> None:
-    from ..tasks import push_tickets
-
-    transaction.on_commit(lambda: push_tickets.delay(sorted(item_ids)), robust=True)
 
 
 # --- Pull ---------------------------------------------------------------------
@@ -367,7 +362,7 @@ def ticket_apply_remote(
         if local_wins:
             link.state = TicketSyncState.PENDING
             link.next_attempt_at = now
-            _enqueue_push([item.pk])
+            enqueue_push([item.pk])
         link.save()
     return sorted(changes)
 
@@ -489,7 +484,7 @@ def ticket_link_existing(
                 f"{backend.name} {remote.key} is already linked to another item"
             ) from None
     ticket_apply_remote(link=link, remote=remote, backend=backend)
-    _enqueue_push([item.pk])
+    enqueue_push([item.pk])
     return link
 
 
@@ -505,8 +500,15 @@ def tickets_resync(*, links: Iterable[TicketLink]) -> int:
         claimed_until=None,
     )
     with transaction.atomic():
-        _enqueue_push(list(TicketLink.objects.filter(pk__in=ids).values_list("item_id", flat=True)))
+        enqueue_push(list(TicketLink.objects.filter(pk__in=ids).values_list("item_id", flat=True)))
     return count
+
+
+def ticket_resync_item(*, item: ActionItem, system: str) -> None:
+    """Push one item again in full, giving it a ticket link first if it has none."""
+    with transaction.atomic():
+        tickets_link_missing(system=system, item_ids=[item.pk])
+        tickets_resync(links=TicketLink.objects.filter(item=item))
 
 
 def tickets_unlink(*, links: Iterable[TicketLink]) -> int:

@@ -30,7 +30,7 @@ from ..api import ActionItemViewSet
 from ..csv_export import csv_lines
 from ..filters import ActionItemFilter
 from ..forms import CommentForm, ItemEditForm, ItemFilterForm, ItemStatusForm, TicketLinkForm
-from ..models import CLOSED_STATUSES, ActionItem, ChangeSource, Status, TicketLink
+from ..models import CLOSED_STATUSES, ActionItem, ChangeSource, Status
 from ..permissions import is_manager, is_owner
 from ..ticketing import get_backend
 from ..ticketing import sync as ticketing_sync
@@ -267,13 +267,7 @@ def item_ticket(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "No ticket system is configured.")
         return redirect("item-detail", pk=pk)
     if request.POST.get("action") == "resync":
-        link = getattr(item, "ticket_link", None)
-        if link is None:
-            ticketing_sync.tickets_link_missing(system=backend.name, item_ids=[item.pk])
-            with transaction.atomic():
-                ticketing_sync.tickets_resync(links=TicketLink.objects.filter(item=item))
-        else:
-            ticketing_sync.tickets_resync(links=[link])
+        ticketing_sync.ticket_resync_item(item=item, system=backend.name)
         messages.success(request, "The item will be pushed to its ticket in a moment.")
         return redirect("item-detail", pk=pk)
     form = TicketLinkForm(request.POST)
