@@ -19,12 +19,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
-from tracker import selectors as tracker_selectors
 from tracker.forms import ImportDocumentsForm
 from tracker.models import ActionItem
 
 from .importing import ImportSummary, import_document
 from .models import DocumentImport, Incident, IncidentDocument, TimelineEvent
+from .selectors import incidents_with_item_counts
 
 # Every field that the import sets from the document, and the bookkeeping it keeps.
 DOCUMENT_FIELDS = (
@@ -164,7 +164,7 @@ class IncidentAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         # No select_related("current_document"): it would load every document's
         # content on the changelist; the change page fetches its one document.
-        return tracker_selectors.incidents_with_item_counts(queryset=super().get_queryset(request))
+        return incidents_with_item_counts(queryset=super().get_queryset(request))
 
     def has_add_permission(self, request):
         # Incidents come from documents: the import page replaces the add form.

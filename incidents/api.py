@@ -21,10 +21,10 @@ from rest_framework.response import Response
 from config.api import Pagination, PayloadTooLarge
 from tracker.models import ActionItem
 from tracker.permissions import IsManagerOrReadOnly
-from tracker.selectors import incidents_with_item_counts
 
 from .importing import import_document
 from .models import Incident, Severity
+from .selectors import incidents_with_item_counts
 from .serializers import ImportSummarySerializer, IncidentDetailSerializer, IncidentListSerializer
 
 

@@ -26,11 +26,12 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from tracker.models import ActionItem, Status
 from tracker.permissions import is_manager
-from tracker.selectors import action_items_with_overdue, incidents_with_item_counts
+from tracker.selectors import action_items_with_overdue
 
 from .forms import ImportConfirmForm, ImportUploadForm, IncidentFilterForm
 from .importing import ImportSummary, import_document
 from .models import Incident
+from .selectors import incidents_with_item_counts
 
 PAGE_SIZE = 25
 PREVIEW_SESSION_KEY = "incident_import_preview"

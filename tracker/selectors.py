@@ -11,8 +11,6 @@ import datetime as dt
 
 from django.db.models import BooleanField, Case, Count, Q, QuerySet, Value, When
 
-from incidents.models import Incident
-
 from .models import OPEN_STATUSES, ActionItem, Person
 
 
@@ -70,13 +68,4 @@ def people_with_open_item_counts(*, queryset: QuerySet[Person] | None = None) ->
     queryset = Person.objects.all() if queryset is None else queryset
     return queryset.annotate(
         open_items=Count("action_items", filter=Q(action_items__status__in=OPEN_STATUSES))
-    )
-
-
-def incidents_with_item_counts(*, queryset: QuerySet[Incident] | None = None) -> QuerySet[Incident]:
-    """Incidents annotated with `items_total` and `items_open`, in the same query."""
-    queryset = Incident.objects.all() if queryset is None else queryset
-    return queryset.annotate(
-        items_total=Count("action_items"),
-        items_open=Count("action_items", filter=Q(action_items__status__in=OPEN_STATUSES)),
     )
