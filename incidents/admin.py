@@ -19,9 +19,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
-from tracker.forms import ImportDocumentsForm
 from tracker.models import ActionItem
 
+from .forms import ImportDocumentsForm
 from .importing import ImportSummary, import_document
 from .models import DocumentImport, Incident, IncidentDocument, TimelineEvent
 from .selectors import incidents_with_item_counts

@@ -1,32 +1,9 @@
-"""Forms of the admin (item form, document upload, bulk actions) and of the web pages."""
+"""Forms of the admin (item form, bulk actions) and of the web pages."""
 
 from django import forms
 
 from .models import ActionItem, Priority, Status
 from .services import status_choices_from
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    """A file field that accepts several files and cleans to a list of them.
-
-    The pattern from Django's "Uploading multiple files" documentation, plus the
-    "required" check that pattern loses when no file at all is sent.
-    """
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput())
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        files = data if isinstance(data, (list, tuple)) else [data] if data else []
-        if not files and self.required:
-            raise forms.ValidationError(self.error_messages["required"], code="required")
-        single_file_clean = super().clean
-        return [single_file_clean(f, initial) for f in files]
 
 
 class ActionItemAdminForm(forms.ModelForm):
@@ -54,22 +31,6 @@ class ActionItemAdminForm(forms.ModelForm):
             current = self.instance.status
             allowed = status_choices_from(current)
             status.choices = [(value, label) for value, label in Status.choices if value in allowed]
-
-
-class ImportDocumentsForm(forms.Form):
-    # Empty files are accepted here so that the import service rejects them with
-    # the same message as the command and the API.
-    documents = MultipleFileField(
-        label="Incident documents",
-        allow_empty_file=True,
-        help_text="One or more JSON postmortem documents.",
-        widget=MultipleFileInput(attrs={"accept": "application/json,.json"}),
-    )
-    dry_run = forms.BooleanField(
-        required=False,
-        label="Dry run",
-        help_text="Show what would change, write nothing.",
-    )
 
 
 class ReassignForm(forms.Form):
@@ -132,6 +93,7 @@ class ItemFilterForm(forms.Form):
         "type": "Type",
         "incident": "Incident id",
         "overdue": "Overdue",
+        "due_soon": "Due soon",
         "due_within_days": "Due within (days)",
         "due_before": "Due on or before",
         "due_after": "Due on or after",
@@ -152,6 +114,10 @@ class ItemFilterForm(forms.Form):
         if "overdue" in self.fields:
             self.fields["overdue"].widget = forms.Select(
                 choices=[("", "Any"), ("true", "Overdue only"), ("false", "Not overdue")]
+            )
+        if "due_soon" in self.fields:
+            self.fields["due_soon"].widget = forms.Select(
+                choices=[("", "Any"), ("true", "Due soon only"), ("false", "Not due soon")]
             )
         for name in ("due_before", "due_after"):
             if name in self.fields:
