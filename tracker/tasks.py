@@ -1,4 +1,9 @@
-"""Celery tasks: thin wrappers that call tracker.reminders at the current time."""
+"""Celery tasks: thin wrappers that load what they are given and call a service.
+
+The reminder tasks call tracker.reminders at the current time; the ticket tasks
+call the ticket sync. Nothing imports this module to enqueue: code that needs a
+task run enqueues it by name (tracker.enqueue), so these names are the contract.
+"""
 
 from celery import shared_task
 from django.utils import timezone

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
+from ..enqueue import enqueue_on_commit
 from ..models import ActionItem, TicketLink, TicketSyncState
 
 
@@ -47,8 +47,5 @@ def items_changed(*, items: Iterable[ActionItem]) -> None:
 
 def enqueue_push(item_ids: list[int]) -> None:
     """Push these items once the current transaction commits (at once outside one)."""
-    from ..tasks import push_tickets
-
-    ids = sorted(item_ids)
     # The import of a large document changes many items at once: one task per batch.
-    transaction.on_commit(lambda: push_tickets.delay(ids), robust=True)
+    enqueue_on_commit("tracker.push_tickets", sorted(item_ids))

@@ -31,6 +31,7 @@ from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from .. import services
+from ..enqueue import enqueue_on_commit
 from ..links import item_url
 from ..models import (
     ActionItem,
@@ -550,8 +551,5 @@ def webhook_receive(
         if not created:
             return WebhookOutcome(200, "duplicate delivery, ignored")
         if delivery.keys:
-            from ..tasks import pull_tickets
-
-            keys = list(delivery.keys)
-            transaction.on_commit(lambda: pull_tickets.delay(keys), robust=True)
+            enqueue_on_commit("tracker.pull_tickets", list(delivery.keys))
     return WebhookOutcome(202, "accepted", list(delivery.keys))
