@@ -22,11 +22,10 @@ from typing import Annotated, Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.utils.text import slugify
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic import ValidationError as PydanticValidationError
 
-from tracker.models import Priority, Status
+from tracker.models import KNOWN_ITEM_TYPES, Priority, Status, normalise_type
 
 KNOWN_TOP_LEVEL_KEYS = frozenset(
     {
@@ -39,21 +38,6 @@ KNOWN_TOP_LEVEL_KEYS = frozenset(
         "resolution",
         "action_items",
         "participants",
-    }
-)
-KNOWN_ITEM_TYPES = frozenset(
-    {
-        "prevention",
-        "detection",
-        "mitigation",
-        "process",
-        "documentation",
-        "repair",
-        "investigation",
-        "monitoring",
-        "communication",
-        "testing",
-        "other",
     }
 )
 # Words some postmortem templates use instead of P0..P4 (documented in the README).
@@ -416,10 +400,6 @@ def normalise_title(title: str) -> str:
     text = unicodedata.normalize("NFKC", title).casefold()
     text = re.sub(r"[^\w\s]", " ", text)
     return " ".join(text.split())
-
-
-def normalise_type(value: str | None) -> str:
-    return slugify(value or "").replace("-", "_")[:64]
 
 
 def _check_item_identities(parsed: ParsedDocument) -> None:

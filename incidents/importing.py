@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tracker.models import ActionItem, ChangeSource, Status
+from tracker.models import ActionItem, ChangeSource, Status, normalise_type
 from tracker.services import (
     Actor,
     ItemUpdate,
@@ -43,7 +43,6 @@ from .document import (
     ParsedDocument,
     Problem,
     item_source_key,
-    normalise_type,
     parse_document,
 )
 from .models import (

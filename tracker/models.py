@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.text import slugify
 
 
 def validate_time_zone(value: str) -> None:
@@ -73,6 +74,29 @@ class Status(models.TextChoices):
 OPEN_STATUSES = (Status.OPEN, Status.IN_PROGRESS, Status.BLOCKED)
 CLOSED_STATUSES = (Status.DONE, Status.CANCELLED)
 
+# The item types the tracker knows. Others are kept (as their slug): documents vary,
+# and the import only warns about a type it does not know.
+KNOWN_ITEM_TYPES = frozenset(
+    {
+        "prevention",
+        "detection",
+        "mitigation",
+        "process",
+        "documentation",
+        "repair",
+        "investigation",
+        "monitoring",
+        "communication",
+        "testing",
+        "other",
+    }
+)
+
+
+def normalise_type(value: str | None) -> str:
+    """A type as it is stored: a slug of at most 64 characters, with underscores."""
+    return slugify(value or "").replace("-", "_")[:64]
+
 
 class ActionItem(models.Model):
     incident = models.ForeignKey(
@@ -88,7 +112,7 @@ class ActionItem(models.Model):
         Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="action_items"
     )
     priority = models.CharField(max_length=2, choices=Priority.choices, default=Priority.P2)
-    # A slug; the known types are in tracker.services.KNOWN_TYPES, others are kept.
+    # A slug (normalise_type); the known types are KNOWN_ITEM_TYPES, others are kept.
     type = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     deadline = models.DateField(null=True, blank=True)

@@ -10,7 +10,16 @@ from rest_framework import serializers
 
 from incidents.models import Incident
 
-from .models import OPEN_STATUSES, ActionItem, ActionItemChange, Comment, Person, Priority, Status
+from .models import (
+    OPEN_STATUSES,
+    ActionItem,
+    ActionItemChange,
+    Comment,
+    Person,
+    Priority,
+    Status,
+    normalise_type,
+)
 
 
 def owner_today(item: ActionItem) -> dt.date:
@@ -191,8 +200,6 @@ class ActionItemSerializer(serializers.ModelSerializer):
         return value.strip()
 
     def validate_type(self, value: str) -> str:
-        from incidents.document import normalise_type
-
         return normalise_type(value)
 
 
