@@ -32,7 +32,6 @@ from .models import (
 )
 from .reminders import next_reminder_on, person_time_zone
 from .ticketing import outbox
-from .ticketing.base import SYNCED_FIELDS
 
 # Fields of an item that people edit and that history records.
 TRACKED_FIELDS = ("title", "description", "owner", "priority", "type", "status", "deadline")
@@ -220,8 +219,8 @@ def action_items_update(
     history: list[ActionItemChange] = []
     changed_items: list[ActionItem] = []
     saved_fields: set[str] = set()
-    # Items whose ticket must be brought up to date (not for changes read from the ticket).
-    ticket_items: list[ActionItem] = []
+    # The fields that changed on each item, for the ticket outbox to decide what to push.
+    changed_fields: dict[int, list[str]] = {}
     for update in updates:
         item = update.item
         unknown = set(update.changes) - set(EDITABLE_FIELDS) - {"removed_from_source"}
@@ -263,8 +262,7 @@ def action_items_update(
         item.updated_at = now
         item.version += 1
         changed_items.append(item)
-        if actor.source != ChangeSource.TICKET and not set(fields).isdisjoint(SYNCED_FIELDS):
-            ticket_items.append(item)
+        changed_fields[item.pk] = fields
         saved_fields.update(fields)
         for name in fields:
             if name in before:
@@ -286,7 +284,7 @@ def action_items_update(
             changed_items, sorted(saved_fields | {"updated_at", "version"})
         )
         ActionItemChange.objects.bulk_create(history)
-        outbox.items_changed(items=ticket_items)
+        outbox.items_changed(changes=changed_fields, source=actor.source)
     return changed_items
 
 

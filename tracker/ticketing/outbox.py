@@ -1,22 +1,24 @@
 """Queue items for pushing to the ticket system, from inside the services' transaction.
 
-Called by tracker.services whenever items are created or a synced field
-changes. It only writes TicketLink rows (latest state wins: a link is pending or
-not, however many changes were made) and, once the transaction commits, enqueues
-the push; the request that made the change never waits on the ticket system.
+Called by tracker.services whenever items are created or changed, with the
+fields that changed: the outbox alone decides which changes need a push. It
+only writes TicketLink rows (latest state wins: a link is pending or not,
+however many changes were made) and, once the transaction commits, enqueues the
+push; the request that made the change never waits on the ticket system.
 If the task is lost (broker down), the beat task `tracker.push_pending_tickets`
 finds the pending links anyway.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from django.conf import settings
 from django.utils import timezone
 
 from ..enqueue import enqueue_on_commit
-from ..models import ActionItem, TicketLink, TicketSyncState
+from ..models import ActionItem, ChangeSource, TicketLink, TicketSyncState
+from .base import SYNCED_FIELDS
 
 
 def items_created(*, items: Iterable[ActionItem]) -> None:
@@ -33,10 +35,14 @@ def items_created(*, items: Iterable[ActionItem]) -> None:
         enqueue_push([link.item_id for link in links])
 
 
-def items_changed(*, items: Iterable[ActionItem]) -> None:
-    """Mark the links of items whose synced fields changed as pending."""
-    ids = [item.pk for item in items]
-    if not settings.TICKETS_BACKEND or not ids:
+def items_changed(*, changes: Mapping[int, Collection[str]], source: str) -> None:
+    """Mark pending the links of items whose synced fields changed. `changes`
+    names the fields that changed on each item (by id); `source` is the change's
+    ChangeSource: what was read back from the ticket itself needs no push."""
+    if not settings.TICKETS_BACKEND or source == ChangeSource.TICKET:
+        return
+    ids = [pk for pk, fields in changes.items() if not set(fields).isdisjoint(SYNCED_FIELDS)]
+    if not ids:
         return
     marked = TicketLink.objects.filter(item_id__in=ids, system=settings.TICKETS_BACKEND).update(
         state=TicketSyncState.PENDING, next_attempt_at=timezone.now()
