@@ -8,8 +8,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from incidents.models import Incident
-
 from .models import (
     OPEN_STATUSES,
     ActionItem,
@@ -59,7 +57,8 @@ TicketSchema = inline_serializer(
 class ActionItemSerializer(serializers.ModelSerializer):
     incident = serializers.SlugRelatedField(
         slug_field="external_id",
-        queryset=Incident.objects.all(),
+        # The incident model through the field: tracker does not import incidents.
+        queryset=ActionItem._meta.get_field("incident").related_model.objects.all(),
         allow_null=True,
         required=False,
         help_text="The incident's external id, e.g. INC-2024-0142",
