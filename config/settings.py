@@ -378,6 +378,9 @@ TRACKER_REMIND_WEEKDAYS = env.list("TRACKER_REMIND_WEEKDAYS", cast=int, default=
 TRACKER_REMIND_HOUR = env.int("TRACKER_REMIND_HOUR", default=9)
 TRACKER_MANAGER_DIGEST = env.list("TRACKER_MANAGER_DIGEST", default=[])
 TRACKER_SNOOZE_DAYS = env.int("TRACKER_SNOOZE_DAYS", default=7)
+# "Due soon" (dashboard, admin and items filters, metrics, digests): open and due
+# within this many days starting with the owner's today (tracker.deadlines).
+TRACKER_DUE_SOON_DAYS = env.int("TRACKER_DUE_SOON_DAYS", default=7)
 TRACKER_ACTION_LINK_MAX_AGE_DAYS = env.int("TRACKER_ACTION_LINK_MAX_AGE_DAYS", default=14)
 TRACKER_SEND_MAX_ATTEMPTS = env.int("TRACKER_SEND_MAX_ATTEMPTS", default=5)
 # A sender that claimed notifications and vanished for this long is presumed dead.

@@ -21,7 +21,6 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 
 from tracker.models import ActionItem, Status
@@ -75,9 +74,8 @@ def incident_list(request):
 @login_required
 @require_safe
 def incident_detail(request, external_id: str):
-    today = timezone.localdate()
     items = action_items_with_overdue(
-        today=today, queryset=ActionItem.objects.select_related("owner")
+        queryset=ActionItem.objects.select_related("owner")
     ).order_by("deadline", "id")
     incident = get_object_or_404(
         Incident.objects.prefetch_related(

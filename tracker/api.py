@@ -1,6 +1,4 @@
 from django.db import transaction
-from django.db.models import Count, Q
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -16,9 +14,9 @@ from rest_framework.response import Response
 
 from config.api import Pagination, PreconditionFailed
 
-from . import services
+from . import selectors, services
 from .filters import ActionItemFilter, PersonFilter
-from .models import OPEN_STATUSES, ActionItem, ChangeSource, Person
+from .models import ActionItem, ChangeSource
 from .permissions import ActionItemPermission, CanComment
 from .serializers import (
     ActionItemChangeSerializer,
@@ -212,11 +210,4 @@ class PersonViewSet(viewsets.ReadOnlyModelViewSet):
     ordering = ["email"]
 
     def get_queryset(self):
-        today = timezone.localdate()
-        return Person.objects.annotate(
-            open_items=Count("action_items", filter=Q(action_items__status__in=OPEN_STATUSES)),
-            overdue_items=Count(
-                "action_items",
-                filter=Q(action_items__status__in=OPEN_STATUSES, action_items__deadline__lt=today),
-            ),
-        )
+        return selectors.people_with_open_item_counts(overdue=True)

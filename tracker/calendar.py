@@ -20,6 +20,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.urls import reverse
 
+from . import deadlines
 from .models import OPEN_STATUSES, ActionItem, Person
 from .services import person_get_or_create
 
@@ -94,8 +95,13 @@ def calendar_items(*, person: Person) -> QuerySet[ActionItem]:
     )
 
 
-def calendar_feed_build(*, person: Person, items: Iterable[ActionItem]) -> bytes:
+def calendar_feed_build(
+    *, person: Person, items: Iterable[ActionItem], now: dt.datetime | None = None
+) -> bytes:
     """The iCalendar document: one all-day event per item, on its deadline.
+
+    An overdue item (on the person's own calendar, tracker.deadlines) says so in
+    its status line.
 
     Each event's UID is derived from the item's id, so calendar apps update the
     event in place when the deadline moves. DTSTAMP is the item's last change,
@@ -103,6 +109,7 @@ def calendar_feed_build(*, person: Person, items: Iterable[ActionItem]) -> bytes
     """
     base_url = settings.TRACKER_BASE_URL
     host = urlsplit(base_url).hostname or "localhost"
+    today = deadlines.owner_today(person, now=now)
     calendar = icalendar.Calendar()
     calendar.add("prodid", "-//Incident follow-up tracker//Deadlines//EN")
     calendar.add("version", "2.0")
@@ -118,7 +125,10 @@ def calendar_feed_build(*, person: Person, items: Iterable[ActionItem]) -> bytes
         event.add("dtend", item.deadline + dt.timedelta(days=1))
         event.add("summary", f"[{item.priority}] {item.title}")
         event.add("url", url)
-        lines = [f"Status: {item.get_status_display()}"]
+        status = item.get_status_display()
+        if deadlines.is_overdue(item, today=today):
+            status += " (overdue)"
+        lines = [f"Status: {status}"]
         if item.incident is not None:
             lines.append(f"Incident: {item.incident.external_id} {item.incident.title}")
         lines.append(url)

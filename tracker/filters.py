@@ -1,8 +1,7 @@
 import django_filters
 from django.db.models import Q
-from django.utils import timezone
 
-from . import selectors
+from . import deadlines, selectors
 from .models import ActionItem, Person, Priority, Status
 
 
@@ -39,7 +38,14 @@ class ActionItemFilter(django_filters.FilterSet):
     incident = django_filters.CharFilter(
         field_name="incident__external_id", help_text="Incident external id"
     )
-    overdue = django_filters.BooleanFilter(method="filter_overdue")
+    overdue = django_filters.BooleanFilter(
+        method="filter_overdue",
+        help_text="Open and due before the owner's today (their time zone, else TIME_ZONE)",
+    )
+    due_soon = django_filters.BooleanFilter(
+        method="filter_due_soon",
+        help_text="Open and due within TRACKER_DUE_SOON_DAYS days from the owner's today",
+    )
     due_before = django_filters.DateFilter(
         field_name="deadline", lookup_expr="lte", help_text="Deadline on or before this date"
     )
@@ -50,7 +56,7 @@ class ActionItemFilter(django_filters.FilterSet):
         method="filter_due_within_days",
         min_value=0,
         max_value=3650,
-        help_text="Open items due from today to today + N days",
+        help_text="Open items due from the owner's today to today + N days",
     )
     removed_from_source = django_filters.BooleanFilter()
     q = django_filters.CharFilter(
@@ -62,15 +68,17 @@ class ActionItemFilter(django_filters.FilterSet):
         fields = []
 
     def filter_overdue(self, queryset, name, value):
-        today = timezone.localdate()
         if value:
-            return selectors.action_items_overdue(today=today, queryset=queryset)
-        return selectors.action_items_not_overdue(today=today, queryset=queryset)
+            return selectors.action_items_overdue(queryset=queryset)
+        return selectors.action_items_not_overdue(queryset=queryset)
 
     def filter_due_within_days(self, queryset, name, value):
-        return selectors.action_items_due_within(
-            today=timezone.localdate(), days=int(value), queryset=queryset
-        )
+        return selectors.action_items_due_within(days=int(value), queryset=queryset)
+
+    def filter_due_soon(self, queryset, name, value):
+        if value:
+            return selectors.action_items_due_soon(queryset=queryset)
+        return queryset.exclude(deadlines.due_soon_q())
 
     def filter_q(self, queryset, name, value):
         return queryset.filter(

@@ -16,7 +16,7 @@ from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .dashboard import DUE_SOON_DAYS
+from . import deadlines
 from .models import (
     OPEN_STATUSES,
     ActionItem,
@@ -45,12 +45,13 @@ def _families() -> dict[str, GaugeMetricFamily]:
         ),
         "overdue": GaugeMetricFamily(
             "tracker_action_items_overdue",
-            "Open action items whose deadline has passed, by priority.",
+            "Open action items due before their owner's today, by priority.",
             labels=["priority"],
         ),
         "due_this_week": GaugeMetricFamily(
             "tracker_action_items_due_this_week",
-            f"Open action items due today or in the next {DUE_SOON_DAYS} days, by priority.",
+            "Open action items due within TRACKER_DUE_SOON_DAYS days from their owner's today,"
+            " by priority.",
             labels=["priority"],
         ),
         "notifications": GaugeMetricFamily(
@@ -103,21 +104,14 @@ class TrackerCollector(Collector):
         yield from families.values()
 
     def _fill(self, families: dict[str, GaugeMetricFamily], *, now: dt.datetime) -> None:
-        today = timezone.localdate(now)
         by_priority = {
             row["priority"]: row
             for row in ActionItem.objects.filter(status__in=OPEN_STATUSES)
             .values("priority")
             .annotate(
                 open=Count("id"),
-                overdue=Count("id", filter=Q(deadline__lt=today)),
-                due_this_week=Count(
-                    "id",
-                    filter=Q(
-                        deadline__gte=today,
-                        deadline__lte=today + dt.timedelta(days=DUE_SOON_DAYS),
-                    ),
-                ),
+                overdue=Count("id", filter=deadlines.overdue_q(now=now)),
+                due_this_week=Count("id", filter=deadlines.due_soon_q(now=now)),
             )
             .order_by()
         }

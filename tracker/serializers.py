@@ -1,6 +1,4 @@
-import contextlib
 import datetime as dt
-import zoneinfo
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.utils import timezone
@@ -8,8 +6,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from . import deadlines
 from .models import (
-    OPEN_STATUSES,
     ActionItem,
     ActionItemChange,
     Comment,
@@ -18,16 +16,6 @@ from .models import (
     Status,
     normalise_type,
 )
-
-
-def owner_today(item: ActionItem) -> dt.date:
-    """Today where the owner lives (their time zone, else TIME_ZONE)."""
-    tz = timezone.get_current_timezone()
-    if item.owner_id and item.owner.time_zone:
-        with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
-            tz = zoneinfo.ZoneInfo(item.owner.time_zone)
-    return timezone.localdate(timezone=tz)
-
 
 TICKET_KEYS = (
     "system",
@@ -154,15 +142,11 @@ class ActionItemSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.BOOL)
     def get_is_overdue(self, item: ActionItem) -> bool:
-        return bool(
-            item.status in OPEN_STATUSES and item.deadline and item.deadline < self._today(item)
-        )
+        return deadlines.is_overdue(item, today=self._today(item))
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_days_until_due(self, item: ActionItem) -> int | None:
-        if item.deadline is None:
-            return None
-        return (item.deadline - self._today(item)).days
+        return deadlines.days_until_due(item, today=self._today(item))
 
     def _today(self, item: ActionItem) -> dt.date:
         # Asked twice a row, and a page's owners share a few time zones: look each one up
@@ -170,7 +154,7 @@ class ActionItemSerializer(serializers.ModelSerializer):
         today_by_zone = self.__dict__.setdefault("_today_by_zone", {})
         zone = item.owner.time_zone if item.owner_id else ""
         if zone not in today_by_zone:
-            today_by_zone[zone] = owner_today(item)
+            today_by_zone[zone] = deadlines.item_owner_today(item)
         return today_by_zone[zone]
 
     @extend_schema_field(TicketSchema)

@@ -21,6 +21,7 @@ from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from .deadlines import owner_today
 from .models import (
     ActionItem,
     ActionItemChange,
@@ -30,7 +31,7 @@ from .models import (
     Priority,
     Status,
 )
-from .reminders import next_reminder_on, person_time_zone
+from .reminders import next_reminder_on
 from .ticketing import outbox
 
 # Fields of an item that people edit and that history records.
@@ -307,5 +308,5 @@ def action_item_snooze(*, item: ActionItem, actor: Actor, days: int | None = Non
     """Hold the item's reminders for `days` (TRACKER_SNOOZE_DAYS) from today."""
     days = settings.TRACKER_SNOOZE_DAYS if days is None else days
     # "Today" where the owner lives: the reminders count days there too.
-    until = timezone.localdate(timezone=person_time_zone(item.owner)) + dt.timedelta(days=days)
+    until = owner_today(item.owner) + dt.timedelta(days=days)
     return action_item_update(item=item, actor=actor, snoozed_until=until)

@@ -2,12 +2,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.shortcuts import render
-from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from .. import services
+from .. import deadlines, services
 from ..links import InvalidLink, LinkAction, read_action_token
-from ..models import OPEN_STATUSES, ActionItem, ChangeSource, Status
+from ..models import ActionItem, ChangeSource, Status
 
 TEMPLATE = "tracker/email_action.html"
 PREVIOUS_OWNER = "This link was sent to the item's previous owner and no longer works."
@@ -59,9 +58,7 @@ def email_action(request, token: str):
 
     context = {
         "item": item,
-        "overdue": bool(
-            item.status in OPEN_STATUSES and item.deadline and item.deadline < timezone.localdate()
-        ),
+        "overdue": deadlines.item_is_overdue(item),
         "done_message": message,
     }
     if acts and not message:

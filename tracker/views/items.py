@@ -33,8 +33,9 @@ from ..forms import CommentForm, ItemEditForm, ItemFilterForm, ItemStatusForm, T
 from ..models import CLOSED_STATUSES, ActionItem, ChangeSource, Status
 from ..permissions import is_manager, is_owner
 from ..ticketing import get_backend
-from ..ticketing import sync as ticketing_sync
 from ..ticketing.base import TicketError
+from ..ticketing.pull import ticket_link_existing
+from ..ticketing.push import ticket_resync_item
 
 ITEMS_PER_PAGE = 50
 # The API's orderings, so that a list URL means the same on both.
@@ -85,7 +86,7 @@ def _ordering(value: str) -> list[str]:
 
 
 def _with_overdue(queryset: QuerySet[ActionItem]) -> QuerySet[ActionItem]:
-    return selectors.action_items_with_overdue(today=timezone.localdate(), queryset=queryset)
+    return selectors.action_items_with_overdue(queryset=queryset)
 
 
 def _next_url(request: HttpRequest, default: str) -> str:
@@ -267,13 +268,13 @@ def item_ticket(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, "No ticket system is configured.")
         return redirect("item-detail", pk=pk)
     if request.POST.get("action") == "resync":
-        ticketing_sync.ticket_resync_item(item=item, system=backend.name)
+        ticket_resync_item(item=item, system=backend.name)
         messages.success(request, "The item will be pushed to its ticket in a moment.")
         return redirect("item-detail", pk=pk)
     form = TicketLinkForm(request.POST)
     if form.is_valid():
         try:
-            link = ticketing_sync.ticket_link_existing(
+            link = ticket_link_existing(
                 item=item, reference=form.cleaned_data["reference"], backend=backend
             )
         except ValueError as error:
