@@ -32,8 +32,6 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from incidents.models import Severity
-
 from .models import CLOSED_STATUSES, OPEN_STATUSES, ActionItem, Priority, Status
 from .selectors import action_items_overdue
 
@@ -283,7 +281,10 @@ def _by_severity(*, today: dt.date) -> list[GroupCounts]:
     counted = {
         g.label: g for g in _open_overdue_by(field="incident__severity", today=today, limit=None)
     }
-    known = [counted.pop(s.value, GroupCounts(s.value, 0, 0)) for s in Severity]
+    # The severities the incident model knows, through the item's foreign key (tracker
+    # does not import incidents).
+    severity = ActionItem._meta.get_field("incident").related_model._meta.get_field("severity")
+    known = [counted.pop(value, GroupCounts(value, 0, 0)) for value, _ in severity.choices]
     # Severities the model does not know (and items without an incident) go last.
     return known + sorted(counted.values(), key=lambda g: g.label)
 
