@@ -2,7 +2,9 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils import timezone
 
-from ..dashboard import dashboard_summary, time_to_done_chart, trend_chart
+from .. import deadlines
+from ..charts import time_to_done_chart, trend_chart
+from ..dashboard import dashboard_summary
 
 
 @login_required
@@ -14,6 +16,7 @@ def dashboard(request):
         "tracker/dashboard.html",
         {
             "summary": summary,
+            "due_soon_days": deadlines.due_soon_days(),
             "trend_chart": trend_chart(weeks=summary.weeks),
             "time_to_done_chart": time_to_done_chart(
                 priorities=summary.by_priority, has_median=summary.has_median
