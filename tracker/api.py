@@ -7,6 +7,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.filters import OrderingFilter
 from rest_framework.generics import get_object_or_404  # a malformed id is a 404, not a 500
 from rest_framework.permissions import IsAuthenticated
@@ -58,7 +59,11 @@ def _fields_for_service(validated: dict) -> dict:
     partial_update=extend_schema(
         summary="Change an action item (managers; owners: status only)", parameters=[IF_MATCH]
     ),
-    destroy=extend_schema(summary="Delete an action item (managers)"),
+    destroy=extend_schema(
+        summary="Refused: action items are cancelled, never deleted",
+        description="Always 405 for managers (others get 403): set the status to cancelled.",
+        responses={405: OpenApiTypes.OBJECT},
+    ),
 )
 class ActionItemViewSet(
     mixins.ListModelMixin,
@@ -154,8 +159,17 @@ class ActionItemViewSet(
         item = self.get_queryset().get(pk=item.pk)
         return Response(self.get_serializer(item).data, headers={"ETag": etag(item)})
 
-    def perform_destroy(self, instance):
-        instance.delete()
+    def destroy(self, request, *args, **kwargs):
+        # Items are cancelled, never deleted (here as in the admin): their history
+        # is the audit trail, and the README promises it for every change.
+        item = self.get_object()
+        raise MethodNotAllowed(
+            "DELETE",
+            detail=(
+                f"Action item {item.pk} cannot be deleted: action items keep their history. "
+                'Set its status to "cancelled" instead (PATCH {"status": "cancelled"}).'
+            ),
+        )
 
     @extend_schema(
         summary="Every change to the item", responses=ActionItemChangeSerializer(many=True)

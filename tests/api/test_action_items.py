@@ -336,16 +336,18 @@ def test_it_refuses_put(manager_client):
     assert_error(response, 405)
 
 
-def test_it_deletes_an_item_for_a_manager(manager_client):
+def test_it_refuses_to_delete_an_item_even_for_a_manager(manager_client):
+    # Items are cancelled, never deleted: the API agrees with the admin and the README.
     item = factories.ActionItemFactory()
-    factories.ActionItemFactory()  # another, untouched
+    versions = ActionItemChange.objects.filter(item=item).count()
 
     response = manager_client.delete(item_url(item))
 
-    assert response.status_code == 204
-    assert not ActionItem.objects.filter(pk=item.pk).exists()
-    assert ActionItem.objects.count() == 1
-    assert_error(manager_client.get(item_url(item)), 404)
+    assert_error(response, 405)
+    assert "cancelled" in response.json()["detail"]
+    assert ActionItem.objects.filter(pk=item.pk).exists()
+    assert ActionItemChange.objects.filter(item=item).count() == versions
+    assert manager_client.get(item_url(item)).status_code == 200
 
 
 def test_it_lists_and_adds_comments(owner_client, reader_client, own_item, owner):

@@ -101,14 +101,8 @@ SURFACES = [
         kind="api",
         changes=True,
     ),
-    Surface(
-        "api delete",
-        "delete",
-        api_item(),
-        managers_only(204, anonymous=401),
-        kind="api",
-        changes=True,
-    ),
+    # Items are never deleted: a manager is told so (405), and nothing changes.
+    Surface("api delete", "delete", api_item(), managers_only(405, anonymous=401), kind="api"),
     Surface("api comments", "get", api_item("comments"), anyone_signed_in(200, 401), kind="api"),
     Surface(
         "api comment",
