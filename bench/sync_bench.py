@@ -532,7 +532,8 @@ def worker(*, items: int, remote_changes: int, seed: int, log: Path | None) -> N
     from tracker import services
     from tracker.models import ActionItem, ChangeSource, TicketLink
     from tracker.ticketing import get_backend
-    from tracker.ticketing.sync import tickets_poll, tickets_push
+    from tracker.ticketing.pull import tickets_poll
+    from tracker.ticketing.push import tickets_push
 
     rng = random.Random(seed)
     backend = get_backend()

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from . import reminders
-from .ticketing import get_backend, sync
+from .ticketing import get_backend, pull, push
 
 
 @shared_task(name="tracker.sweep_reminders")
@@ -34,7 +34,7 @@ def send_manager_digest() -> int:
     return reminders.manager_digest_send(now=timezone.now())
 
 
-# --- Ticket sync: thin wrappers over tracker.ticketing.sync ---------------------
+# --- Ticket sync: thin wrappers over tracker.ticketing.push and .pull ------------
 
 
 @shared_task(name="tracker.push_tickets", ignore_result=True)
@@ -42,7 +42,7 @@ def push_tickets(item_ids: list[int]) -> dict:
     """Push these items' tickets (enqueued when the change that needs it commits)."""
     if get_backend() is None:
         return {}
-    return vars(sync.tickets_push(item_ids=item_ids))
+    return vars(push.tickets_push(item_ids=item_ids))
 
 
 @shared_task(name="tracker.push_pending_tickets")
@@ -51,8 +51,8 @@ def push_pending_tickets() -> dict:
     backend = get_backend()
     if backend is None:
         return {}
-    due = sync.tickets_due(now=timezone.now(), system=backend.name)
-    return vars(sync.tickets_push(item_ids=due, backend=backend))
+    due = push.tickets_due(now=timezone.now(), system=backend.name)
+    return vars(push.tickets_push(item_ids=due, backend=backend))
 
 
 @shared_task(name="tracker.poll_tickets")
@@ -60,7 +60,7 @@ def poll_tickets() -> dict:
     """Every few minutes: read back the tickets changed in the ticket system."""
     if get_backend() is None:
         return {}
-    return vars(sync.tickets_poll())
+    return vars(pull.tickets_poll())
 
 
 @shared_task(name="tracker.pull_tickets", ignore_result=True)
@@ -68,4 +68,4 @@ def pull_tickets(keys: list[str]) -> dict:
     """Read the tickets an inbound webhook named."""
     if get_backend() is None:
         return {}
-    return vars(sync.tickets_pull(keys=keys))
+    return vars(pull.tickets_pull(keys=keys))

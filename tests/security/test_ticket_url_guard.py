@@ -8,7 +8,7 @@ import pytest
 from tests import factories
 from tracker.models import TicketLink, TicketSyncState
 from tracker.ticketing import reset_backend
-from tracker.ticketing.sync import ticket_push
+from tracker.ticketing.push import ticket_push
 
 pytestmark = pytest.mark.django_db
 

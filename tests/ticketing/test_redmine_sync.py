@@ -9,7 +9,7 @@ from django.utils import timezone
 from incidents.models import Incident
 from tracker import services
 from tracker.models import ActionItem, ActionItemChange, ChangeSource, TicketLink, TicketSyncState
-from tracker.ticketing import sync
+from tracker.ticketing import pull, push
 
 pytestmark = [pytest.mark.django_db, pytest.mark.redmine]
 
@@ -44,7 +44,7 @@ def reload(item: ActionItem) -> ActionItem:
 def test_it_creates_a_ticket_with_the_items_fields(redmine_backend, redmine_admin):
     item = make_item()
 
-    report = sync.tickets_push(item_ids=[item.pk])
+    report = push.tickets_push(item_ids=[item.pk])
 
     assert (report.created, report.failed) == (1, 0)
     link = reload(item).ticket_link
@@ -59,12 +59,12 @@ def test_it_creates_a_ticket_with_the_items_fields(redmine_backend, redmine_admi
     assert "Trip after 5 failures" in issue["description"]
     assert "INC-2024-0142" in issue["description"]
     assert f"/items/{item.pk}/" in issue["description"]
-    assert issue["description"].rstrip().endswith(f"[{sync.ticket_marker(item.pk)}]")
+    assert issue["description"].rstrip().endswith(f"[{push.ticket_marker(item.pk)}]")
 
 
 def test_it_pushes_changes_and_moves_the_status(redmine_backend, redmine_admin):
     item = make_item()
-    sync.tickets_push(item_ids=[item.pk])
+    push.tickets_push(item_ids=[item.pk])
     key = reload(item).ticket_link.key
 
     services.action_item_update(
@@ -76,7 +76,7 @@ def test_it_pushes_changes_and_moves_the_status(redmine_backend, redmine_admin):
         status="in_progress",
     )
     assert reload(item).ticket_link.state == TicketSyncState.PENDING
-    report = sync.tickets_push(item_ids=[item.pk])
+    report = push.tickets_push(item_ids=[item.pk])
 
     assert report.updated == 1
     issue = redmine_admin.issue(key)
@@ -86,18 +86,18 @@ def test_it_pushes_changes_and_moves_the_status(redmine_backend, redmine_admin):
 
     for status, remote in [("done", "Closed"), ("open", "New"), ("cancelled", "Rejected")]:
         services.action_item_update(item=reload(item), actor=WEB, status=status)
-        sync.tickets_push(item_ids=[item.pk])
+        push.tickets_push(item_ids=[item.pk])
         assert redmine_admin.issue(key)["status"]["name"] == remote
     assert reload(item).ticket_link.state == TicketSyncState.SYNCED
 
 
 def test_it_sends_nothing_when_nothing_synced_changed(redmine_backend):
     item = make_item()
-    sync.tickets_push(item_ids=[item.pk])
+    push.tickets_push(item_ids=[item.pk])
     sent = redmine_backend.client.requests_sent
 
     services.action_item_snooze(item=reload(item), actor=WEB, days=3)
-    report = sync.tickets_push(item_ids=[item.pk])
+    report = push.tickets_push(item_ids=[item.pk])
 
     assert reload(item).ticket_link.state == TicketSyncState.SYNCED
     assert (report.unchanged, report.updated) == (1, 0)
@@ -108,10 +108,10 @@ def test_it_makes_one_ticket_when_the_answer_to_the_create_is_lost(
     proxied_backend, proxy, redmine_admin
 ):
     item = make_item()
-    marker = sync.ticket_marker(item.pk)
+    marker = push.ticket_marker(item.pk)
 
     with proxy.mode_set("lose_post_answers"):
-        outcome, error = sync.ticket_push(item_id=item.pk, backend=proxied_backend)
+        outcome, error = push.ticket_push(item_id=item.pk, backend=proxied_backend)
     assert outcome == "failed"
     assert "outcome unknown" in error
     link = reload(item).ticket_link
@@ -120,7 +120,7 @@ def test_it_makes_one_ticket_when_the_answer_to_the_create_is_lost(
     # Redmine did make the ticket: the answer is what got lost.
     assert len(redmine_admin.issues_marked(marker)) == 1
 
-    outcome, error = sync.ticket_push(item_id=item.pk, backend=proxied_backend)
+    outcome, error = push.ticket_push(item_id=item.pk, backend=proxied_backend)
 
     assert (outcome, error) == ("updated", "")
     tickets = redmine_admin.issues_marked(marker)
@@ -134,7 +134,7 @@ def test_it_converges_after_an_outage_during_a_burst_of_changes(
 ):
     items = [make_item(title=f"Follow-up {n}") for n in range(6)]
     ids = [item.pk for item in items]
-    sync.tickets_push(item_ids=ids[:3], backend=proxied_backend)
+    push.tickets_push(item_ids=ids[:3], backend=proxied_backend)
 
     with proxy.mode_set("down"):
         for n, item in enumerate(items):
@@ -142,19 +142,19 @@ def test_it_converges_after_an_outage_during_a_burst_of_changes(
                 item=reload(item), actor=WEB, title=f"Follow-up {n} (revised)", status="in_progress"
             )
             services.action_item_update(item=reload(item), actor=WEB, priority="P3")
-        report = sync.tickets_push(item_ids=ids, backend=proxied_backend)
+        report = push.tickets_push(item_ids=ids, backend=proxied_backend)
         assert report.failed == 6
         assert set(TicketLink.objects.values_list("state", flat=True)) == {TicketSyncState.FAILING}
         for item in items[:2]:
             services.action_item_update(item=reload(item), actor=WEB, status="done")
 
-    report = sync.tickets_push(item_ids=ids, backend=proxied_backend)
+    report = push.tickets_push(item_ids=ids, backend=proxied_backend)
 
     assert (report.created, report.updated, report.failed) == (3, 3, 0)
     for n, item in enumerate(items):
         item = reload(item)
         assert item.ticket_link.state == TicketSyncState.SYNCED
-        tickets = redmine_admin.issues_marked(sync.ticket_marker(item.pk))
+        tickets = redmine_admin.issues_marked(push.ticket_marker(item.pk))
         assert len(tickets) == 1, f"item {n} has {len(tickets)} tickets"
         issue = redmine_admin.issue(item.ticket_link.key)
         assert issue["subject"] == f"Follow-up {n} (revised)"
@@ -164,7 +164,7 @@ def test_it_converges_after_an_outage_during_a_burst_of_changes(
 
 def test_it_applies_changes_made_in_redmine(redmine_backend, redmine_admin):
     item = make_item()
-    sync.tickets_push(item_ids=[item.pk])
+    push.tickets_push(item_ids=[item.pk])
     key = reload(item).ticket_link.key
 
     redmine_admin.update(
@@ -173,7 +173,7 @@ def test_it_applies_changes_made_in_redmine(redmine_backend, redmine_admin):
         due_date="2030-05-15",
         assigned_to_id="",
     )
-    report = sync.tickets_poll()
+    report = pull.tickets_poll()
 
     assert report.error == ""
     assert report.changed == 1
@@ -189,12 +189,12 @@ def test_it_applies_changes_made_in_redmine(redmine_backend, redmine_admin):
 
 def test_it_does_not_take_its_own_pushes_back(redmine_backend):
     item = make_item(status="blocked")
-    sync.tickets_push(item_ids=[item.pk])
+    push.tickets_push(item_ids=[item.pk])
     services.action_item_update(item=reload(item), actor=WEB, deadline=dt.date(2030, 6, 1))
-    sync.tickets_push(item_ids=[item.pk])
+    push.tickets_push(item_ids=[item.pk])
 
-    report = sync.tickets_poll()
-    again = sync.tickets_poll()
+    report = pull.tickets_poll()
+    again = pull.tickets_poll()
 
     assert (report.changed, again.changed) == (0, 0)
     assert not ActionItemChange.objects.filter(item=item, source=ChangeSource.TICKET).exists()
@@ -203,7 +203,7 @@ def test_it_does_not_take_its_own_pushes_back(redmine_backend):
 
 def test_it_keeps_the_later_change_when_both_sides_changed(redmine_backend, redmine_admin):
     item = make_item()
-    sync.tickets_push(item_ids=[item.pk])
+    push.tickets_push(item_ids=[item.pk])
     key = reload(item).ticket_link.key
     redmine_admin.update(key, status_id=redmine_admin.id_of("issue_statuses", "Feedback"))
     # A second later, here: the tracker's change is the more recent one.
@@ -211,17 +211,17 @@ def test_it_keeps_the_later_change_when_both_sides_changed(redmine_backend, redm
     services.action_item_update(item=reload(item), actor=WEB, status="in_progress")
     ActionItemChange.objects.filter(item=item, field="status").update(at=with_later_clock)
 
-    sync.tickets_poll()
+    pull.tickets_poll()
 
     assert reload(item).status == "in_progress"
     assert reload(item).ticket_link.state == TicketSyncState.PENDING
-    sync.tickets_push(item_ids=[item.pk])
+    push.tickets_push(item_ids=[item.pk])
     assert redmine_admin.issue(key)["status"]["name"] == "In Progress"
 
 
 def test_it_takes_the_remote_change_when_it_is_the_later_one(redmine_backend, redmine_admin):
     item = make_item()
-    sync.tickets_push(item_ids=[item.pk])
+    push.tickets_push(item_ids=[item.pk])
     key = reload(item).ticket_link.key
     services.action_item_update(item=reload(item), actor=WEB, status="in_progress")
     ActionItemChange.objects.filter(item=item, field="status").update(
@@ -229,7 +229,7 @@ def test_it_takes_the_remote_change_when_it_is_the_later_one(redmine_backend, re
     )
     redmine_admin.update(key, status_id=redmine_admin.id_of("issue_statuses", "Rejected"))
 
-    sync.tickets_poll()
+    pull.tickets_poll()
 
     assert reload(item).status == "cancelled"
 
@@ -242,17 +242,17 @@ def test_it_links_an_existing_ticket_instead_of_creating_one(redmine_backend, re
     )
     item = make_item()
 
-    link = sync.ticket_link_existing(
+    link = pull.ticket_link_existing(
         item=reload(item), reference=f"{redmine_admin.url}/issues/{issue['id']}"
     )
-    sync.tickets_push(item_ids=[item.pk])
+    push.tickets_push(item_ids=[item.pk])
 
     assert link.key == str(issue["id"])
     assert reload(item).status == "in_progress"
     remote = redmine_admin.issue(link.key)
     assert remote["subject"] == "Add circuit breaker to payment client"
-    assert remote["description"].rstrip().endswith(f"[{sync.ticket_marker(item.pk)}]")
-    assert redmine_admin.issues_marked(sync.ticket_marker(item.pk)) != []
+    assert remote["description"].rstrip().endswith(f"[{push.ticket_marker(item.pk)}]")
+    assert redmine_admin.issues_marked(push.ticket_marker(item.pk)) != []
 
 
 def test_the_command_pushes_pending_items_and_reads_back(redmine_backend, redmine_admin, capsys):
@@ -264,7 +264,7 @@ def test_the_command_pushes_pending_items_and_reads_back(redmine_backend, redmin
     assert "redmine: 3 created, 0 updated, 0 unchanged, 0 failed, 0 skipped" in out
     assert "tickets read back" in out
     for item in items:
-        assert len(redmine_admin.issues_marked(sync.ticket_marker(item.pk))) == 1
+        assert len(redmine_admin.issues_marked(push.ticket_marker(item.pk))) == 1
 
 
 def test_the_command_dry_run_sends_nothing(redmine_backend, redmine_admin, capsys):
@@ -273,7 +273,7 @@ def test_the_command_dry_run_sends_nothing(redmine_backend, redmine_admin, capsy
     call_command("sync_tickets", "--dry-run")
 
     assert f"item {item.pk}: would create a ticket" in capsys.readouterr().out
-    assert redmine_admin.issues_marked(sync.ticket_marker(item.pk)) == []
+    assert redmine_admin.issues_marked(push.ticket_marker(item.pk)) == []
     assert reload(item).ticket_link.key == ""
 
 

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from tests import factories
 from tracker.models import TicketLink, TicketSyncState
-from tracker.ticketing import reset_backend, sync
+from tracker.ticketing import push, reset_backend
 
 pytestmark = pytest.mark.django_db
 
@@ -105,7 +105,7 @@ def test_it_refuses_an_unknown_item(webhook):
 def test_it_says_what_a_dry_run_would_push_and_sends_nothing(webhook, capsys):
     new, changed, same = factories.ActionItemFactory.create_batch(3)
     TicketLink.objects.create(item=new, system="webhook")
-    values = sync.ticket_fields(changed).as_values()
+    values = push.ticket_fields(changed).as_values()
     TicketLink.objects.create(
         item=changed,
         system="webhook",
@@ -117,7 +117,7 @@ def test_it_says_what_a_dry_run_would_push_and_sends_nothing(webhook, capsys):
         system="webhook",
         key="OPS-3",
         state=TicketSyncState.SYNCED,
-        pushed_values=sync.ticket_fields(same).as_values(),
+        pushed_values=push.ticket_fields(same).as_values(),
     )
 
     call_command("sync_tickets", "--all", "--dry-run")

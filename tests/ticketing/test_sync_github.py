@@ -13,7 +13,7 @@ from django.utils import timezone
 from tracker import services
 from tracker.models import ActionItemChange, ChangeSource, TicketLink, TicketSyncState
 from tracker.models import TicketWebhookDelivery as Delivery
-from tracker.ticketing import backend_config, reset_backend, sync
+from tracker.ticketing import backend_config, pull, push, reset_backend
 from tracker.ticketing.github import GitHubBackend
 
 from . import fakes
@@ -64,7 +64,7 @@ def backend(github) -> GitHubBackend:
 
 def pushed(item, backend) -> str:
     """Push the item's ticket; its key."""
-    assert sync.ticket_push(item_id=item.pk, backend=backend)[1] == ""
+    assert push.ticket_push(item_id=item.pk, backend=backend)[1] == ""
     return reload(item).ticket_link.key
 
 
@@ -78,7 +78,7 @@ def ticket_changes(item) -> list[ActionItemChange]:
 def test_it_creates_an_issue_with_the_items_fields(github, backend):
     item = make_item()
 
-    report = sync.tickets_push(item_ids=[item.pk], backend=backend)
+    report = push.tickets_push(item_ids=[item.pk], backend=backend)
 
     assert (report.created, report.failed) == (1, 0)
     link = reload(item).ticket_link
@@ -90,7 +90,7 @@ def test_it_creates_an_issue_with_the_items_fields(github, backend):
     assert "INC-2024-0142" in issue["body"]
     assert f"/items/{item.pk}/" in issue["body"]
     assert "\nDue: 2030-03-01" in issue["body"]
-    assert issue["body"].endswith(f"<!-- {sync.ticket_marker(item.pk)} -->")
+    assert issue["body"].endswith(f"<!-- {push.ticket_marker(item.pk)} -->")
     assert github.labels(1) == ["followup", "priority: P2"]
     assert [a["login"] for a in issue["assignees"]] == ["alice-gh"]
     assert issue["state"] == "open"
@@ -110,7 +110,7 @@ def test_it_closes_reopens_and_labels_the_issue_as_the_status_changes(github, ba
 
     for status, state, reason, status_labels in steps:
         change(item, status=status)
-        outcome, error = sync.ticket_push(item_id=item.pk, backend=backend)
+        outcome, error = push.ticket_push(item_id=item.pk, backend=backend)
 
         assert (outcome, error) == ("updated", ""), status
         issue = github.issues[1]
@@ -123,10 +123,10 @@ def test_it_closes_reopens_and_labels_the_issue_as_the_status_changes(github, ba
 def test_it_makes_one_issue_when_the_answer_to_the_create_is_lost(github):
     backend = build_backend(timeout=1.0)
     item = make_item()
-    marker = sync.ticket_marker(item.pk)
+    marker = push.ticket_marker(item.pk)
 
     github.lose_next_create()
-    outcome, error = sync.ticket_push(item_id=item.pk, backend=backend)
+    outcome, error = push.ticket_push(item_id=item.pk, backend=backend)
     github.release()
 
     assert outcome == "failed"
@@ -137,7 +137,7 @@ def test_it_makes_one_issue_when_the_answer_to_the_create_is_lost(github):
     assert len(github.marked(marker)) == 1  # GitHub made it: only the answer was lost
 
     change(item, title="Circuit breaker for the payment client", priority="P1")
-    outcome, error = sync.ticket_push(item_id=item.pk, backend=backend)
+    outcome, error = push.ticket_push(item_id=item.pk, backend=backend)
 
     assert (outcome, error) == ("updated", "")
     assert len(github.issues) == 1
@@ -150,13 +150,13 @@ def test_it_makes_one_issue_when_the_answer_to_the_create_is_lost(github):
 def test_it_converges_after_an_outage_during_a_burst_of_changes(github, backend):
     items = [make_item(title=f"Follow-up {n}") for n in range(6)]
     ids = [item.pk for item in items]
-    sync.tickets_push(item_ids=ids[:3], backend=backend)
+    push.tickets_push(item_ids=ids[:3], backend=backend)
 
     github.down = True
     for n, item in enumerate(items):
         change(item, title=f"Follow-up {n} (revised)", status="in_progress")
         change(item, priority="P3")
-    report = sync.tickets_push(item_ids=ids, backend=backend)
+    report = push.tickets_push(item_ids=ids, backend=backend)
     assert (report.failed, report.created, report.updated) == (6, 0, 0)
     links = TicketLink.objects.filter(item_id__in=ids)
     assert {link.state for link in links} == {TicketSyncState.FAILING}
@@ -166,14 +166,14 @@ def test_it_converges_after_an_outage_during_a_burst_of_changes(github, backend)
     change(items[5], deadline=None)
     github.down = False
 
-    report = sync.tickets_push(item_ids=ids, backend=backend)
+    report = push.tickets_push(item_ids=ids, backend=backend)
 
     assert (report.created, report.updated, report.failed) == (3, 3, 0)
     assert len(github.issues) == 6
     for n, item in enumerate(items):
         item = reload(item)
         assert item.ticket_link.state == TicketSyncState.SYNCED
-        (issue,) = github.marked(sync.ticket_marker(item.pk))
+        (issue,) = github.marked(push.ticket_marker(item.pk))
         assert str(issue["number"]) == item.ticket_link.key
         assert issue["title"] == f"Follow-up {n} (revised)"
         status_labels = [] if n < 2 else ["status: in progress"]
@@ -192,7 +192,7 @@ def test_it_applies_changes_made_on_github(github, backend):
     key = pushed(item, backend)
     body = github.issues[1]["body"]
 
-    assert sync.tickets_poll(backend=backend).changed == 0  # the next poll reads from here
+    assert pull.tickets_poll(backend=backend).changed == 0  # the next poll reads from here
 
     github.edit(
         1,
@@ -201,7 +201,7 @@ def test_it_applies_changes_made_on_github(github, backend):
         assignees=["bob-gh"],
         body=body.replace("Due: 2030-03-01", "Due: 2030-05-15"),
     )
-    report = sync.tickets_poll(backend=backend)
+    report = pull.tickets_poll(backend=backend)
 
     assert (report.error, report.seen, report.changed) == ("", 1, 1)
     item = reload(item)
@@ -213,7 +213,7 @@ def test_it_applies_changes_made_on_github(github, backend):
     assert {c.actor_label for c in changes} == {f"github {key}"}
     # Taken back, not pushed back: the issue says so already.
     assert item.ticket_link.state == TicketSyncState.SYNCED
-    assert sync.tickets_poll(backend=backend).changed == 0
+    assert pull.tickets_poll(backend=backend).changed == 0
 
 
 def test_it_takes_back_an_issue_closed_as_not_planned_and_reopened(github, backend):
@@ -221,11 +221,11 @@ def test_it_takes_back_an_issue_closed_as_not_planned_and_reopened(github, backe
     key = pushed(item, backend)
 
     github.edit(1, state="closed", state_reason="not_planned")
-    sync.tickets_pull(keys=[key], backend=backend)
+    pull.tickets_pull(keys=[key], backend=backend)
     assert reload(item).status == "cancelled"
 
     github.edit(1, state="open", state_reason="reopened")
-    report = sync.tickets_pull(keys=[key], backend=backend)
+    report = pull.tickets_pull(keys=[key], backend=backend)
 
     assert (report.error, report.changed) == ("", 1)
     assert reload(item).status == "open"
@@ -249,8 +249,8 @@ def test_it_does_not_take_its_own_pushes_back(github, backend):
     pushed(carols, backend)
     github.edit(2, title="Renamed on GitHub")
 
-    report = sync.tickets_poll(backend=backend)
-    again = sync.tickets_poll(backend=backend)
+    report = pull.tickets_poll(backend=backend)
+    again = pull.tickets_poll(backend=backend)
 
     assert (report.error, report.seen, report.changed, again.changed) == ("", 2, 0, 0)
     assert ticket_changes(blocked) == ticket_changes(carols) == []
@@ -290,7 +290,7 @@ def test_it_applies_a_signed_delivery_once_it_commits(
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     item = make_item()
-    sync.tickets_push(item_ids=[item.pk])
+    push.tickets_push(item_ids=[item.pk])
     github.edit(1, state="closed", state_reason="completed")
     body, headers = delivery(1)
 
@@ -376,7 +376,7 @@ def test_it_links_an_existing_issue_by_its_url_and_takes_its_status(github, back
     )
     item = make_item()
 
-    link = sync.ticket_link_existing(
+    link = pull.ticket_link_existing(
         item=reload(item), reference=f"{github.base}/acme/ops/issues/{number}", backend=backend
     )
 
@@ -387,9 +387,9 @@ def test_it_links_an_existing_issue_by_its_url_and_takes_its_status(github, back
     assert {c.actor_label for c in ticket_changes(item)} == {f"github {number}"}
 
     # The item's other fields go to the issue, with the marker that makes it the item's.
-    assert sync.ticket_push(item_id=item.pk, backend=backend) == ("updated", "")
+    assert push.ticket_push(item_id=item.pk, backend=backend) == ("updated", "")
     issue = github.issues[number]
     assert issue["title"] == "Add circuit breaker to payment client"
-    assert github.marked(sync.ticket_marker(item.pk)) == [issue]
+    assert github.marked(push.ticket_marker(item.pk)) == [issue]
     assert github.labels(number) == ["followup", "status: in progress", "priority: P2"]
     assert len(github.issues) == 1

@@ -13,7 +13,7 @@ from django.utils import timezone
 from tracker import services
 from tracker.models import ActionItemChange, ChangeSource, TicketLink, TicketSyncState
 from tracker.models import TicketWebhookDelivery as Delivery
-from tracker.ticketing import backend_config, reset_backend, sync
+from tracker.ticketing import backend_config, pull, push, reset_backend
 from tracker.ticketing.jira import JiraBackend
 
 from . import fakes
@@ -70,7 +70,7 @@ def backend(jira) -> JiraBackend:
 
 def pushed(item, backend) -> str:
     """Push the item's ticket; its key."""
-    assert sync.ticket_push(item_id=item.pk, backend=backend)[1] == ""
+    assert push.ticket_push(item_id=item.pk, backend=backend)[1] == ""
     return reload(item).ticket_link.key
 
 
@@ -92,7 +92,7 @@ def adf_text(document: dict) -> str:
 def test_it_creates_an_issue_with_the_items_fields(jira, backend):
     item = make_item()
 
-    report = sync.tickets_push(item_ids=[item.pk], backend=backend)
+    report = push.tickets_push(item_ids=[item.pk], backend=backend)
 
     assert (report.created, report.failed) == (1, 0)
     link = reload(item).ticket_link
@@ -107,7 +107,7 @@ def test_it_creates_an_issue_with_the_items_fields(jira, backend):
     assert fields["priority"] == {"name": "Medium"}
     assert fields["duedate"] == "2030-03-01"
     assert fields["assignee"]["accountId"] == "acc-alice"
-    assert fields["labels"] == [sync.ticket_marker(item.pk), "followup"]
+    assert fields["labels"] == [push.ticket_marker(item.pk), "followup"]
     assert fields["status"] == {"name": "To Do"}
 
 
@@ -124,7 +124,7 @@ def test_it_moves_the_issue_through_the_workflow_by_target_status_name(jira, bac
 
     for status, remote in steps:
         change(item, status=status)
-        outcome, error = sync.ticket_push(item_id=item.pk, backend=backend)
+        outcome, error = push.ticket_push(item_id=item.pk, backend=backend)
 
         assert (outcome, error) == ("updated", ""), status
         assert jira.status("OPS-1") == remote, status
@@ -139,10 +139,10 @@ def test_it_moves_the_issue_through_the_workflow_by_target_status_name(jira, bac
 def test_it_makes_one_issue_when_the_answer_to_the_create_is_lost(jira):
     backend = build_backend(timeout=1.0)
     item = make_item(status="in_progress")
-    marker = sync.ticket_marker(item.pk)
+    marker = push.ticket_marker(item.pk)
 
     jira.lose_next_create()
-    outcome, error = sync.ticket_push(item_id=item.pk, backend=backend)
+    outcome, error = push.ticket_push(item_id=item.pk, backend=backend)
     jira.release()
 
     assert outcome == "failed"
@@ -155,7 +155,7 @@ def test_it_makes_one_issue_when_the_answer_to_the_create_is_lost(jira):
     assert jira.status("OPS-1") == "To Do"
 
     change(item, title="Circuit breaker for the payment client", priority="P1")
-    outcome, error = sync.ticket_push(item_id=item.pk, backend=backend)
+    outcome, error = push.ticket_push(item_id=item.pk, backend=backend)
 
     assert (outcome, error) == ("updated", "")
     assert list(jira.issues) == ["OPS-1"]
@@ -172,13 +172,13 @@ def test_it_makes_one_issue_when_the_answer_to_the_create_is_lost(jira):
 def test_it_converges_after_an_outage_during_a_burst_of_changes(jira, backend):
     items = [make_item(title=f"Follow-up {n}") for n in range(6)]
     ids = [item.pk for item in items]
-    sync.tickets_push(item_ids=ids[:3], backend=backend)
+    push.tickets_push(item_ids=ids[:3], backend=backend)
 
     jira.down = True
     for n, item in enumerate(items):
         change(item, title=f"Follow-up {n} (revised)", status="in_progress")
         change(item, priority="P3")
-    report = sync.tickets_push(item_ids=ids, backend=backend)
+    report = push.tickets_push(item_ids=ids, backend=backend)
     assert (report.failed, report.created, report.updated) == (6, 0, 0)
     links = TicketLink.objects.filter(item_id__in=ids)
     assert {link.state for link in links} == {TicketSyncState.FAILING}
@@ -188,14 +188,14 @@ def test_it_converges_after_an_outage_during_a_burst_of_changes(jira, backend):
     change(items[5], deadline=None)
     jira.down = False
 
-    report = sync.tickets_push(item_ids=ids, backend=backend)
+    report = push.tickets_push(item_ids=ids, backend=backend)
 
     assert (report.created, report.updated, report.failed) == (3, 3, 0)
     assert len(jira.issues) == 6
     for n, item in enumerate(items):
         item = reload(item)
         assert item.ticket_link.state == TicketSyncState.SYNCED
-        (issue,) = jira.marked(sync.ticket_marker(item.pk))
+        (issue,) = jira.marked(push.ticket_marker(item.pk))
         assert issue["key"] == item.ticket_link.key
         fields = issue["fields"]
         assert (fields["summary"], fields["priority"]) == (
@@ -213,10 +213,10 @@ def test_it_applies_changes_made_in_jira(jira, backend):
     item = make_item()
     key = pushed(item, backend)
 
-    assert sync.tickets_poll(backend=backend).changed == 0  # the next poll reads from here
+    assert pull.tickets_poll(backend=backend).changed == 0  # the next poll reads from here
 
     jira.edit(key, status={"name": "Done"}, assignee="acc-bob", duedate="2030-05-15")
-    report = sync.tickets_poll(backend=backend)
+    report = pull.tickets_poll(backend=backend)
 
     assert (report.error, report.seen, report.changed) == ("", 1, 1)
     item = reload(item)
@@ -228,7 +228,7 @@ def test_it_applies_changes_made_in_jira(jira, backend):
     assert {c.actor_label for c in changes} == {f"jira {key}"}
     # Taken back, not pushed back: the issue says so already.
     assert item.ticket_link.state == TicketSyncState.SYNCED
-    assert sync.tickets_poll(backend=backend).changed == 0
+    assert pull.tickets_poll(backend=backend).changed == 0
 
 
 def test_it_does_not_take_its_own_pushes_back(jira, backend):
@@ -238,8 +238,8 @@ def test_it_does_not_take_its_own_pushes_back(jira, backend):
     change(item, status="in_progress", deadline=dt.date(2030, 6, 1), owner=bob)
     pushed(item, backend)
 
-    polled = sync.tickets_poll(backend=backend)
-    pulled = sync.tickets_pull(keys=[key], backend=backend)
+    polled = pull.tickets_poll(backend=backend)
+    pulled = pull.tickets_pull(keys=[key], backend=backend)
 
     assert (polled.error, polled.changed, pulled.error, pulled.seen, pulled.changed) == (
         "",
@@ -258,7 +258,7 @@ def test_it_keeps_a_blocked_item_blocked_though_jira_says_in_progress(jira, back
     assert jira.status(key) == "In Progress"
 
     jira.edit(key, duedate="2030-07-01")  # someone touches the issue: the poll reads it
-    report = sync.tickets_poll(backend=backend)
+    report = pull.tickets_poll(backend=backend)
 
     assert (report.error, report.seen, report.changed) == ("", 1, 1)
     item = reload(item)
@@ -274,7 +274,7 @@ def test_it_keeps_an_owner_jira_cannot_resolve(jira, backend):
     assert jira.issues[key]["fields"]["assignee"] is None
 
     jira.edit(key, duedate="2030-07-01")
-    sync.tickets_pull(keys=[key], backend=backend)
+    pull.tickets_pull(keys=[key], backend=backend)
 
     item = reload(item)
     assert item.deadline == dt.date(2030, 7, 1)
@@ -311,7 +311,7 @@ def test_it_applies_a_signed_delivery_once_it_commits(
 ):
     settings.CELERY_TASK_ALWAYS_EAGER = True
     item = make_item()
-    sync.tickets_push(item_ids=[item.pk])
+    push.tickets_push(item_ids=[item.pk])
     jira.edit("OPS-1", status={"name": "Done"})
     body, headers = delivery("OPS-1")
 
@@ -396,7 +396,7 @@ def test_it_links_an_existing_issue_by_its_browse_url_and_takes_its_status(jira,
     )
     item = make_item()
 
-    link = sync.ticket_link_existing(
+    link = pull.ticket_link_existing(
         item=reload(item), reference=f"{jira.base}/browse/{key}", backend=backend
     )
 
@@ -407,21 +407,21 @@ def test_it_links_an_existing_issue_by_its_browse_url_and_takes_its_status(jira,
     assert {c.actor_label for c in ticket_changes(item)} == {f"jira {key}"}
 
     # The item's other fields go to the issue, with the labels that make it the item's.
-    assert sync.ticket_push(item_id=item.pk, backend=backend) == ("updated", "")
+    assert push.ticket_push(item_id=item.pk, backend=backend) == ("updated", "")
     fields = jira.issues[key]["fields"]
     assert fields["summary"] == "Add circuit breaker to payment client"
-    assert sorted(fields["labels"]) == sorted(["followup", sync.ticket_marker(item.pk)])
+    assert sorted(fields["labels"]) == sorted(["followup", push.ticket_marker(item.pk)])
     assert len(jira.issues) == 1
 
 
 def test_it_reads_back_changes_to_an_issue_it_linked(jira, backend):
     key = jira.file("Filed by hand", status={"name": "In Progress"})
     item = make_item()
-    sync.ticket_link_existing(item=reload(item), reference=key, backend=backend)
-    sync.ticket_push(item_id=item.pk, backend=backend)
+    pull.ticket_link_existing(item=reload(item), reference=key, backend=backend)
+    push.ticket_push(item_id=item.pk, backend=backend)
 
     jira.edit(key, status={"name": "Done"})
-    report = sync.tickets_poll(backend=backend)
+    report = pull.tickets_poll(backend=backend)
 
     assert (report.error, report.changed) == ("", 1)
     assert reload(item).status == "done"

@@ -1,8 +1,19 @@
 """Two-way sync of action items with a ticket system.
 
 One module per system (redmine, jira, github, webhook), each a TicketBackend
-(base.py) that sends its requests through the one HTTP client (http.py); the
-sync itself (what to push, what to take back, conflicts, retries) is sync.py.
+(base.py) that sends its requests through the one HTTP client (http.py). The
+sync itself, by purpose:
+
+- outbox.py: the services say what changed; pending links, and a push enqueued
+  once the change commits.
+- push.py: bring a ticket up to what its item says (claims, creates that are
+  never repeated, retries with backoff), resync and unlink.
+- pull.py: take back what changed in the ticket system (polls, named tickets,
+  echoes and conflicts), and link an item to an existing ticket.
+- inbound.py: a ticket system's webhook, checked and recorded once; the tickets
+  it names are pulled by a task.
+- common.py: what push and pull share.
+
 The backend in use is named by TICKETS_BACKEND and found through BACKENDS.
 """
 

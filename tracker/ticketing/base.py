@@ -5,8 +5,9 @@ requests and reads responses: it speaks the tracker's vocabulary on one side
 (statuses `open`..`cancelled`, priorities `P1`..`P4`, owner emails, dates) and
 the remote system's on the other, through mappings with documented defaults.
 Everything else (when to push, what changed, conflicts, retries of whole
-operations, history) is `tracker.ticketing.sync`'s job, and every HTTP request
-goes through `tracker.ticketing.http.HttpClient`.
+operations, history) is the sync's job (`tracker.ticketing.outbox`, `.push`,
+`.pull`, `.inbound`), and every HTTP request goes through
+`tracker.ticketing.http.HttpClient`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from ..ticketing import sync
+from ..ticketing import inbound
 
 
 @csrf_exempt  # signed by the sender instead; there is no session here
@@ -19,5 +19,5 @@ def ticket_webhook(request: HttpRequest, system: str) -> JsonResponse:
     if length.isdigit() and int(length) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
         return JsonResponse({"detail": "delivery too large"}, status=413)
     # request.headers looks names up case-insensitively, as HTTP means them.
-    outcome = sync.webhook_receive(system=system, headers=request.headers, body=request.body)
+    outcome = inbound.webhook_receive(system=system, headers=request.headers, body=request.body)
     return JsonResponse({"detail": outcome.message}, status=outcome.status)

@@ -7,8 +7,16 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from tracker.models import ActionItem, TicketLink
-from tracker.ticketing import get_backend, sync
+from tracker.ticketing import get_backend
 from tracker.ticketing.base import SYNCED_FIELDS, TicketError
+from tracker.ticketing.pull import ticket_link_existing, tickets_poll, tickets_pull
+from tracker.ticketing.push import (
+    ticket_fields,
+    ticket_push,
+    tickets_due,
+    tickets_link_missing,
+    tickets_push,
+)
 
 
 class Command(BaseCommand):
@@ -52,14 +60,14 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"No action item with id {', '.join(map(str, missing))}.")
             if not dry_run:
-                sync.tickets_link_missing(system=backend.name, item_ids=item)
+                tickets_link_missing(system=backend.name, item_ids=item)
             ids = sorted(found)
         elif all:
             if not dry_run:
-                sync.tickets_link_missing(system=backend.name)
+                tickets_link_missing(system=backend.name)
             ids = list(ActionItem.objects.order_by("pk").values_list("pk", flat=True))
         else:
-            ids = sync.tickets_due(now=timezone.now(), system=backend.name)
+            ids = tickets_due(now=timezone.now(), system=backend.name)
 
         if dry_run:
             self._dry_run(ids)
@@ -67,7 +75,7 @@ class Command(BaseCommand):
 
         show_bar = sys.stderr.isatty() and len(ids) > 1
         with tqdm(total=len(ids), unit="item", disable=not show_bar, file=sys.stderr) as bar:
-            report = sync.tickets_push(item_ids=ids, backend=backend, progress=bar.update)
+            report = tickets_push(item_ids=ids, backend=backend, progress=bar.update)
         self.stdout.write(
             f"{backend.name}: {report.created} created, {report.updated} updated, "
             f"{report.unchanged} unchanged, {report.failed} failed, {report.skipped} skipped"
@@ -79,9 +87,9 @@ class Command(BaseCommand):
         if pull:
             if item:
                 keys = TicketLink.objects.filter(item_id__in=item).exclude(key="")
-                pulled = sync.tickets_pull(keys=keys.values_list("key", flat=True), backend=backend)
+                pulled = tickets_pull(keys=keys.values_list("key", flat=True), backend=backend)
             else:
-                pulled = sync.tickets_poll(backend=backend)
+                pulled = tickets_poll(backend=backend)
             self.stdout.write(
                 f"{backend.name}: {pulled.seen} tickets read back, {pulled.changed} items changed"
             )
@@ -104,7 +112,7 @@ class Command(BaseCommand):
             if link is None or not link.key:
                 self.stdout.write(f"item {action_item.pk}: would create a ticket")
                 continue
-            desired = sync.ticket_fields(action_item).as_values()
+            desired = ticket_fields(action_item).as_values()
             changed = [f for f in SYNCED_FIELDS if link.pushed_values.get(f) != desired[f]]
             what = f"would update {', '.join(changed)}" if changed else "up to date"
             self.stdout.write(f"item {action_item.pk}: {link.system} {link.key}: {what}")
@@ -122,11 +130,11 @@ class Command(BaseCommand):
                 remote = backend.fetch(key)
                 self.stdout.write(f"item {action_item.pk}: would link {backend.name} {remote.key}")
                 return
-            link = sync.ticket_link_existing(item=action_item, reference=reference, backend=backend)
+            link = ticket_link_existing(item=action_item, reference=reference, backend=backend)
         except (ValueError, TicketError) as error:
             raise CommandError(f"Cannot link item {action_item.pk}: {error}") from None
         self.stdout.write(f"item {action_item.pk}: linked to {link.system} {link.key} {link.url}")
-        outcome, error = sync.ticket_push(item_id=action_item.pk, backend=backend)
+        outcome, error = ticket_push(item_id=action_item.pk, backend=backend)
         if outcome == "failed":
             self.stderr.write(f"item {action_item.pk}: pushing to the ticket failed: {error}")
             sys.exit(1)
