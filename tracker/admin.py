@@ -20,7 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from . import selectors
+from . import deadlines, selectors
 from .csv_export import csv_lines as _csv_lines
 from .forms import ActionItemAdminForm, MoveDeadlineForm, ReassignForm
 from .models import (
@@ -48,8 +48,6 @@ from .services import (
 from .ticketing.push import tickets_resync, tickets_unlink
 from .tokens import api_token_create, api_token_revoke
 
-DUE_SOON_DAYS = 7
-
 
 def _admin_actor(request) -> Actor:
     return Actor(source=ChangeSource.ADMIN, user=request.user)
@@ -63,11 +61,10 @@ class OverdueFilter(admin.SimpleListFilter):
         return [("yes", "Yes"), ("no", "No")]
 
     def queryset(self, request, queryset):
-        today = timezone.localdate()
         if self.value() == "yes":
-            return selectors.action_items_overdue(today=today, queryset=queryset)
+            return selectors.action_items_overdue(queryset=queryset)
         if self.value() == "no":
-            return selectors.action_items_not_overdue(today=today, queryset=queryset)
+            return selectors.action_items_not_overdue(queryset=queryset)
         return queryset
 
 
@@ -76,13 +73,12 @@ class DueSoonFilter(admin.SimpleListFilter):
     parameter_name = "due_within"
 
     def lookups(self, request, model_admin):
-        return [(str(DUE_SOON_DAYS), f"Within {DUE_SOON_DAYS} days")]
+        days = deadlines.due_soon_days()
+        return [(str(days), f"In the next {days} days")]
 
     def queryset(self, request, queryset):
-        if self.value() == str(DUE_SOON_DAYS):
-            return selectors.action_items_due_within(
-                today=timezone.localdate(), days=DUE_SOON_DAYS, queryset=queryset
-            )
+        if self.value() == str(deadlines.due_soon_days()):
+            return selectors.action_items_due_soon(queryset=queryset)
         return queryset
 
 
@@ -230,9 +226,7 @@ class ActionItemAdmin(admin.ModelAdmin):
     )
 
     def get_queryset(self, request):
-        return selectors.action_items_with_overdue(
-            today=timezone.localdate(), queryset=super().get_queryset(request)
-        )
+        return selectors.action_items_with_overdue(queryset=super().get_queryset(request))
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)

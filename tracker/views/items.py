@@ -86,7 +86,7 @@ def _ordering(value: str) -> list[str]:
 
 
 def _with_overdue(queryset: QuerySet[ActionItem]) -> QuerySet[ActionItem]:
-    return selectors.action_items_with_overdue(today=timezone.localdate(), queryset=queryset)
+    return selectors.action_items_with_overdue(queryset=queryset)
 
 
 def _next_url(request: HttpRequest, default: str) -> str:
