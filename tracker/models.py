@@ -127,7 +127,7 @@ class ActionItem(models.Model):
     # No reminders until this date has passed (the owner snoozed the item).
     snoozed_until = models.DateField(null=True, blank=True)
     # The date the item's next reminder stage is reached (maintained by the
-    # services, see tracker.reminders): the sweep reads only items due today, so
+    # services, see tracker.reminders.policy): the sweep reads only items due today, so
     # its cost follows the number of due items, not the size of the table.
     next_reminder_on = models.DateField(null=True, blank=True, editable=False)
 
@@ -413,7 +413,7 @@ class TicketPoll(models.Model):
 
 class ReminderSweep(models.Model):
     """The last reminder sweep that finished: one row, written at the end of each
-    sweep (tracker.reminders.sweep), so the metrics can tell when beat has stopped."""
+    sweep (tracker.reminders.sweeping), so the metrics can tell when beat has stopped."""
 
     last_success_at = models.DateTimeField()
     items_seen = models.PositiveIntegerField(default=0)

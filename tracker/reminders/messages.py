@@ -1,4 +1,4 @@
-"""Reminder and digest emails, rendered from templates/emails/."""
+"""The reminder and digest emails, rendered from templates/emails/, and the stage labels."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from .links import action_url
-from .models import Notification, ReminderStage
-from .reminders import person_time_zone
+from ..deadlines import person_time_zone
+from ..links import action_url
+from ..models import Notification, ReminderStage
 
 STAGE_ORDER = [
     ReminderStage.ESCALATION,
