@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from tracker.models import ActionItem, ChangeSource, Status, normalise_type
 from tracker.services import (
+    TRACKED_FIELDS,
     Actor,
     ItemUpdate,
     action_items_create,
@@ -54,9 +55,6 @@ from .models import (
     Participant,
     TimelineEvent,
 )
-
-# Item fields that documents set and that merge three ways.
-MERGED_FIELDS = ("title", "description", "owner", "priority", "type", "status", "deadline")
 
 
 @dataclass
@@ -417,7 +415,7 @@ class _Merge:
         """The changes the document brings to `item`, leaving tracker edits alone."""
         values, previous = entry["values"], item.source_values or {}
         changes: dict[str, Any] = {}
-        for name in MERGED_FIELDS:
+        for name in TRACKED_FIELDS:
             new, old, current = values[name], previous.get(name), _current(item, name)
             if new in (old, current):
                 continue

@@ -34,7 +34,8 @@ from .models import (
 from .reminders import next_reminder_on
 from .ticketing import outbox
 
-# Fields of an item that people edit and that history records.
+# Fields of an item that documents set (an import merges them three ways, see
+# incidents.importing), that people edit, and that history records.
 TRACKED_FIELDS = ("title", "description", "owner", "priority", "type", "status", "deadline")
 EDITABLE_FIELDS = (*TRACKED_FIELDS, "deadline_derived", "incident", "completed_at", "snoozed_until")
 # A change to one of these moves the item's next reminder.
