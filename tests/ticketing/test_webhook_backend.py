@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer as HttpServer
 from werkzeug import Request
 
 from tracker.ticketing.base import SYNCED_FIELDS, TicketConfigError, TicketError, TicketFields
-from tracker.ticketing.webhook import WebhookBackend
+from tracker.ticketing.webhook_backend import WebhookBackend
 
 SECRET = "receiver-shared-secret"
 PATH = "/hooks/tracker"

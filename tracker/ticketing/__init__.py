@@ -1,6 +1,7 @@
 """Two-way sync of action items with a ticket system.
 
-One module per system (redmine, jira, github, webhook), each a TicketBackend
+One module per system (redmine, jira, github, and webhook_backend: an outbound
+webhook, for systems without a backend of their own), each a TicketBackend
 (base.py) that sends its requests through the one HTTP client (http.py). The
 sync itself, by purpose:
 
@@ -32,7 +33,7 @@ BACKENDS = {
     "redmine": "tracker.ticketing.redmine.RedmineBackend",
     "jira": "tracker.ticketing.jira.JiraBackend",
     "github": "tracker.ticketing.github.GitHubBackend",
-    "webhook": "tracker.ticketing.webhook.WebhookBackend",
+    "webhook": "tracker.ticketing.webhook_backend.WebhookBackend",
 }
 
 

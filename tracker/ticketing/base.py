@@ -1,9 +1,9 @@
 """The interface every ticket system implements, and the values that cross it.
 
-A backend module (redmine.py, jira.py, github.py, webhook.py) only builds
-requests and reads responses: it speaks the tracker's vocabulary on one side
-(statuses `open`..`cancelled`, priorities `P1`..`P4`, owner emails, dates) and
-the remote system's on the other, through mappings with documented defaults.
+A backend module (redmine.py, jira.py, github.py, webhook_backend.py) only
+builds requests and reads responses: it speaks the tracker's vocabulary on one
+side (statuses `open`..`cancelled`, priorities `P1`..`P4`, owner emails, dates)
+and the remote system's on the other, through mappings with documented defaults.
 Everything else (when to push, what changed, conflicts, retries of whole
 operations, history) is the sync's job (`tracker.ticketing.outbox`, `.push`,
 `.pull`, `.inbound`), and every HTTP request goes through

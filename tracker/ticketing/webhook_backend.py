@@ -1,7 +1,8 @@
 """An outbound webhook: every item change POSTed, signed, to a URL of your own.
 
 For ticket systems the tracker has no backend for: a small receiver turns the
-deliveries into tickets. Configuration: TICKETS_WEBHOOK_URL and
+deliveries into tickets. (Webhooks that ticket systems send to the tracker are
+tracker.ticketing.inbound's.) Configuration: TICKETS_WEBHOOK_URL and
 TICKETS_WEBHOOK_SECRET; the secret is required, unsigned deliveries are refused.
 
 Each delivery is a JSON document, serialised once (compact, sorted keys):
