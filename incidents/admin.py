@@ -25,6 +25,7 @@ from .forms import ImportDocumentsForm
 from .importing import ImportSummary, import_document
 from .models import DocumentImport, Incident, IncidentDocument, TimelineEvent
 from .selectors import incidents_with_item_counts
+from .uploads import read_document
 
 # Every field that the import sets from the document, and the bookkeeping it keeps.
 DOCUMENT_FIELDS = (
@@ -234,12 +235,10 @@ class IncidentAdmin(admin.ModelAdmin):
             form = ImportDocumentsForm(request.POST, request.FILES)
             if form.is_valid():
                 dry_run = form.cleaned_data["dry_run"]
-                # One byte past the limit is enough for the service to reject it.
-                limit = settings.TRACKER_IMPORT_MAX_BYTES + 1
                 for upload in form.cleaned_data["documents"]:
                     summaries.append(
                         import_document(
-                            raw=upload.read(limit),
+                            raw=read_document(upload),
                             source="admin",
                             path=upload.name,
                             user=request.user,

@@ -26,6 +26,7 @@ from .importing import import_document
 from .models import Incident, Severity
 from .selectors import incidents_with_item_counts
 from .serializers import ImportSummarySerializer, IncidentDetailSerializer, IncidentListSerializer
+from .uploads import is_too_large, read_document
 
 
 class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
@@ -73,11 +74,17 @@ class RawBodyParser(JSONParser):
     """Hands the import service the body's bytes untouched: it parses and keeps them itself."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.TRACKER_IMPORT_MAX_BYTES
-        raw = stream.read(limit + 1) if stream is not None else b""
-        if len(raw) > limit:
-            raise PayloadTooLarge(f"The document is larger than {limit:,} bytes.")
+        raw = read_document(stream) if stream is not None else b""
+        if is_too_large(raw):
+            raise _document_too_large()
         return raw
+
+
+def _document_too_large() -> PayloadTooLarge:
+    # The API answers 413 before importing, where the other edges let the import refuse it.
+    return PayloadTooLarge(
+        f"The document is larger than {settings.TRACKER_IMPORT_MAX_BYTES:,} bytes."
+    )
 
 
 @extend_schema_view(
@@ -172,10 +179,9 @@ class IncidentViewSet(viewsets.ReadOnlyModelViewSet):
                     },
                     status=status.HTTP_400_BAD_REQUEST,
                 )
-            limit = settings.TRACKER_IMPORT_MAX_BYTES
-            if upload.size > limit:
-                raise PayloadTooLarge(f"The document is larger than {limit:,} bytes.")
-            raw, name = upload.read(), upload.name
+            raw, name = read_document(upload), upload.name
+            if is_too_large(raw):
+                raise _document_too_large()
         else:
             # An empty body never reaches the parser: DRF gives an empty dict instead.
             raw, name = (request.data if isinstance(request.data, bytes) else b""), "-"

@@ -31,6 +31,7 @@ from .forms import ImportConfirmForm, ImportUploadForm, IncidentFilterForm
 from .importing import ImportSummary, import_document
 from .models import Incident
 from .selectors import incidents_with_item_counts
+from .uploads import is_too_large, read_document
 
 PAGE_SIZE = 25
 PREVIEW_SESSION_KEY = "incident_import_preview"
@@ -173,10 +174,9 @@ def _import_preview(request):
     if len(uploads) > IMPORT_MAX_DOCUMENTS:
         form.add_error("documents", f"Upload at most {IMPORT_MAX_DOCUMENTS} documents at a time.")
         return _import_page(request, upload_form=form, status=400)
-    # One byte past the limit is enough for the service to reject a document as too large.
-    limit = settings.TRACKER_IMPORT_MAX_BYTES + 1
-    documents = [(upload.name, upload.read(limit)) for upload in uploads]
-    importable = sum(len(raw) for _, raw in documents if len(raw) < limit)
+    documents = [(upload.name, read_document(upload)) for upload in uploads]
+    # Those too large are rejected by the dry run below and never kept.
+    importable = sum(len(raw) for _, raw in documents if not is_too_large(raw))
     if importable > settings.TRACKER_IMPORT_MAX_BYTES:
         # The previewed bytes live in the session until confirmed; keep it bounded.
         form.add_error(

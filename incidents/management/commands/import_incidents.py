@@ -2,12 +2,12 @@ import json
 import sys
 from pathlib import Path
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from incidents.document import Problem
 from incidents.importing import ImportSummary, import_document
+from incidents.uploads import read_document
 
 PROGRESS_BAR_FROM = 5  # files
 
@@ -63,14 +63,12 @@ class Command(BaseCommand):
         return files
 
     def _import(self, path: str, *, dry_run: bool) -> ImportSummary:
-        # Read one byte past the limit: enough to tell an oversized document.
-        limit = settings.TRACKER_IMPORT_MAX_BYTES + 1
         try:
             if path == "-":
-                raw = sys.stdin.buffer.read(limit)
+                raw = read_document(sys.stdin.buffer)
             else:
                 with open(path, "rb") as fh:
-                    raw = fh.read(limit)
+                    raw = read_document(fh)
         except OSError as exc:
             return ImportSummary(path=path, errors=[Problem("$", f"cannot read: {exc.strerror}")])
         source = "command:stdin" if path == "-" else f"command:{Path(path).resolve()}"
