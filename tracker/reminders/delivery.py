@@ -2,7 +2,9 @@
 
 Rows are claimed with a conditional update, so two processes never send the
 same row. A claimed row whose sender died is claimed again once its lease
-expires. A failed send is retried with backoff, then given up.
+expires. A failed send is retried with backoff, then given up. The message
+itself goes through a channel (tracker.reminders.channels); everything else
+here is the same for every channel.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import random
 import uuid
 from collections.abc import Iterable
 
-from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -26,11 +27,14 @@ from ..models import (
     DeliveryState,
     Notification,
 )
-from .messages import reminder_message
+from . import channels
 from .policy import Policy, reminder_date
 from .sweeping import SweepReport
 
 logger = logging.getLogger(__name__)
+
+# Every reminder goes by email until Notification rows name their channel.
+CHANNEL = "email"
 
 
 def claimable(now: dt.datetime, policy: Policy) -> Q:
@@ -51,17 +55,18 @@ def deliver_pending(
     """Send one digest to each recipient with claimable notifications."""
     policy = policy or Policy.from_settings()
     report = report or SweepReport()
+    channel = channels.channel(CHANNEL)
+    if not channel.is_configured():
+        logger.warning("reminder channel %s is not configured; nothing sent", channel.name)
+        return report
     recipients = (
         Notification.objects.filter(claimable(now, policy))
         .values_list("recipient", flat=True)
         .distinct()
         .order_by("recipient")
     )
-    connection = get_connection()
     for recipient in list(recipients):
-        deliver_to(
-            recipient=recipient, now=now, policy=policy, report=report, connection=connection
-        )
+        deliver_to(recipient=recipient, now=now, policy=policy, report=report, channel=channel)
     return report
 
 
@@ -71,11 +76,12 @@ def deliver_to(
     now: dt.datetime,
     policy: Policy | None = None,
     report: SweepReport | None = None,
-    connection=None,
+    channel: channels.Channel | None = None,
 ) -> int:
-    """Claim and send `recipient`'s pending notifications as one email; return how many were sent."""
+    """Claim and send `recipient`'s pending notifications as one message; return how many were sent."""
     policy = policy or Policy.from_settings()
     report = report if report is not None else SweepReport()
+    channel = channel or channels.channel(CHANNEL)
     token = uuid.uuid4().hex
     claimed = Notification.objects.filter(claimable(now, policy), recipient=recipient).update(
         state=DeliveryState.SENDING, claim_token=token, claimed_at=timezone.now()
@@ -96,16 +102,27 @@ def deliver_to(
         )
     if not live:
         return 0
+    error, permanent = None, False
     try:
-        reminder_message(recipient=recipient, notifications=live, connection=connection).send()
-    except Exception as exc:  # any transport error: retry with backoff, then give up
+        # Written on the real clock, like the claims: a catch-up run for an earlier
+        # moment still tells the reader the days left as they are when it arrives.
+        channel.send(recipient=recipient, notifications=live, now=timezone.now())
+    except channels.ChannelError as exc:
+        error, permanent = str(exc), exc.permanent
+    except Exception as exc:  # a failure the channel did not foresee: retried like any other
+        error = f"{type(exc).__name__}: {exc}"
+    if error is not None:
         attempts = live[0].attempts + 1
         Notification.objects.filter(claim_token=token, state=DeliveryState.SENDING).update(
-            **failed_attempt(attempts=attempts, exc=exc, now=now, policy=policy)
+            **failed_attempt(
+                attempts=attempts, error=error, now=now, policy=policy, permanent=permanent
+            )
         )
-        _record(live, now=now, field="reminder_failed", error=f"{type(exc).__name__}: {exc}")
+        _record(live, now=now, field="reminder_failed", error=error)
         report.failed += len(live)
-        logger.warning("reminder email to %s failed (attempt %d): %s", recipient, attempts, exc)
+        logger.warning(
+            "reminder %s to %s failed (attempt %d): %s", channel.name, recipient, attempts, error
+        )
         return 0
     # Together: a failure between the two would leave a sent reminder out of the
     # history for good; as one, it leaves the rows claimed, to be resent (the
@@ -120,14 +137,16 @@ def deliver_to(
     return len(live)
 
 
-def failed_attempt(*, attempts: int, exc: Exception, now: dt.datetime, policy: Policy) -> dict:
+def failed_attempt(
+    *, attempts: int, error: str, now: dt.datetime, policy: Policy, permanent: bool = False
+) -> dict:
     """The fields of a delivery whose send failed: back off exponentially, with jitter, then give up."""
-    failed = attempts >= policy.max_attempts
+    failed = permanent or attempts >= policy.max_attempts
     delay = dt.timedelta(seconds=60 * 2 ** (attempts - 1) * random.uniform(1, 1.5))
     return {
         "state": DeliveryState.FAILED if failed else DeliveryState.PENDING,
         "attempts": attempts,
-        "last_error": f"{type(exc).__name__}: {exc}"[:2000],
+        "last_error": error[:2000],
         "next_attempt_at": None if failed else now + delay,
     }
 

@@ -97,7 +97,12 @@ def manager_digest_send(*, now: dt.datetime, policy: Policy | None = None) -> in
             manager_digest_message(recipient=digest.recipient, context=context).send()
         except Exception as exc:
             ManagerDigest.objects.filter(pk=digest.pk, claim_token=token).update(
-                **failed_attempt(attempts=digest.attempts + 1, exc=exc, now=now, policy=policy)
+                **failed_attempt(
+                    attempts=digest.attempts + 1,
+                    error=f"{type(exc).__name__}: {exc}",
+                    now=now,
+                    policy=policy,
+                )
             )
             logger.warning("manager digest to %s failed: %s", digest.recipient, exc)
             continue

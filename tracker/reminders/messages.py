@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from ..deadlines import person_time_zone
 from ..links import action_url
@@ -36,10 +37,12 @@ def _message(name: str, *, to: list[str], context: dict, connection=None) -> Ema
 
 
 def reminder_message(
-    *, recipient: str, notifications: list[Notification], connection=None
+    *, recipient: str, notifications: list[Notification], now: dt.datetime, connection=None
 ) -> EmailMultiAlternatives:
-    """One digest for one recipient: their items grouped by stage, overdue first."""
-    now = timezone.now()
+    """One digest for one recipient: their items grouped by stage, overdue first.
+
+    `now`: the moment it is written, from which its days left and late count.
+    """
     groups = []
     for kind in STAGE_ORDER:
         entries = []
