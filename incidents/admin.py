@@ -25,7 +25,7 @@ from .forms import ImportDocumentsForm
 from .importing import ImportSummary, import_document
 from .models import DocumentImport, Incident, IncidentDocument, TimelineEvent
 from .selectors import incidents_with_item_counts
-from .uploads import read_document
+from .uploads import read_document, summary_line
 
 # Every field that the import sets from the document, and the bookkeeping it keeps.
 DOCUMENT_FIELDS = (
@@ -257,16 +257,6 @@ class IncidentAdmin(admin.ModelAdmin):
                 external_id: reverse("admin:incidents_incident_change", args=[pk])
                 for external_id, pk in imported
             }
-        counts: dict[str, int] = {}
-        for summary in summaries:
-            counts[str(summary.result)] = counts.get(str(summary.result), 0) + 1
-        # The same totals line as the import command prints.
-        headline = "{}{} document{}: {}".format(
-            "Dry run, nothing written: " if dry_run else "",
-            len(summaries),
-            "" if len(summaries) == 1 else "s",
-            ", ".join(f"{n} {result}" for result, n in sorted(counts.items())),
-        )
         context = {
             **self.admin_site.each_context(request),
             "title": "Import incident documents",
@@ -274,7 +264,7 @@ class IncidentAdmin(admin.ModelAdmin):
             "form": form,
             "dry_run": dry_run,
             "reports": [(s, incident_urls.get(s.incident)) for s in summaries],
-            "headline": headline,
+            "headline": summary_line(summaries, dry_run=dry_run),
             "media": self.media + form.media,
         }
         request.current_app = self.admin_site.name

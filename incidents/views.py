@@ -31,10 +31,12 @@ from .forms import ImportConfirmForm, ImportUploadForm, IncidentFilterForm
 from .importing import ImportSummary, import_document
 from .models import Incident
 from .selectors import incidents_with_item_counts
-from .uploads import is_too_large, read_document
+from .uploads import is_too_large, read_document, summary_line
 
 PAGE_SIZE = 25
 PREVIEW_SESSION_KEY = "incident_import_preview"
+# What the summary line says of a preview (where the command and the admin say "dry run").
+PREVIEW_NOTE = "Preview, nothing written yet"
 # The most documents one upload may hold; each is also held to TRACKER_IMPORT_MAX_BYTES.
 IMPORT_MAX_DOCUMENTS = 50
 
@@ -209,7 +211,7 @@ def _import_preview(request):
         request,
         dry_run=True,
         reports=_reports(summaries, dry_run=True),
-        headline=_headline(summaries, dry_run=True),
+        headline=summary_line(summaries, dry_run=True, dry_run_note=PREVIEW_NOTE),
         to_import=len(kept),
         rejected=len(summaries) - len(kept),
         confirm_form=ImportConfirmForm(initial={"preview": preview_id}) if kept else None,
@@ -248,7 +250,7 @@ def _import_confirm(request):
         request,
         dry_run=False,
         reports=_reports(summaries, dry_run=False),
-        headline=_headline(summaries, dry_run=False),
+        headline=summary_line(summaries),
         changed_since_preview=changed_since_preview,
     )
 
@@ -263,14 +265,3 @@ def _reports(summaries: list[ImportSummary], *, dry_run: bool) -> list[dict[str,
             ).values_list("external_id", flat=True)
         )
     return [{"summary": s, "linked": s.incident in linkable} for s in summaries]
-
-
-def _headline(summaries: list[ImportSummary], *, dry_run: bool) -> str:
-    """The same totals line as the import command and the admin page print."""
-    counts = Counter(str(s.result) for s in summaries)
-    return "{}{} document{}: {}".format(
-        "Preview, nothing written yet: " if dry_run else "",
-        len(summaries),
-        "" if len(summaries) == 1 else "s",
-        ", ".join(f"{n} {result}" for result, n in sorted(counts.items())),
-    )

@@ -109,6 +109,15 @@ def test_it_writes_nothing_on_dry_run(tmp_path, sample_doc):
     assert Incident.objects.count() == 0
 
 
+def test_it_ends_with_the_same_totals_line_as_the_upload_pages(tmp_path, sample_doc):
+    path = write(tmp_path, "a.json", sample_doc)
+
+    out, code = run(str(path))
+
+    assert code == 0
+    assert out.splitlines()[-1] == "1 document: 1 created"
+
+
 def test_it_prints_errors_and_warnings_in_plain_text(tmp_path, sample_doc):
     sample_doc["action_items"][0]["type"] = "Chaos"
     ok = write(tmp_path, "ok.json", sample_doc)

@@ -7,7 +7,7 @@ from tqdm import tqdm
 
 from incidents.document import Problem
 from incidents.importing import ImportSummary, import_document
-from incidents.uploads import read_document
+from incidents.uploads import read_document, summary_line
 
 PROGRESS_BAR_FROM = 5  # files
 
@@ -39,7 +39,7 @@ class Command(BaseCommand):
         if json:
             self.stdout.write(_json_dumps([s.as_dict() for s in summaries]))
         else:
-            self._print_totals(summaries, dry_run)
+            self.stdout.write(summary_line(summaries, dry_run=dry_run))
         rejected = sum(1 for s in summaries if not s.ok)
         if rejected:
             raise CommandError(f"{rejected} of {len(summaries)} documents rejected", returncode=1)
@@ -94,14 +94,6 @@ class Command(BaseCommand):
                 write(f"  error {error.path}: {error.message}")
         for warning in summary.warnings:
             write(f"  warning {warning.path}: {warning.message}")
-
-    def _print_totals(self, summaries: list[ImportSummary], dry_run: bool) -> None:
-        counts = {}
-        for s in summaries:
-            counts[str(s.result)] = counts.get(str(s.result), 0) + 1
-        parts = ", ".join(f"{n} {result}" for result, n in sorted(counts.items()))
-        prefix = "Dry run, nothing written: " if dry_run else ""
-        self.stdout.write(f"{prefix}{len(summaries)} documents: {parts}")
 
 
 def _json_dumps(value) -> str:
