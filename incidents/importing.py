@@ -1,5 +1,6 @@
-"""Import incident documents: the one code path behind the command, the admin
-upload page and the REST API.
+"""Import incident documents: the one code path behind the command, the admin's
+upload page, the import page and the REST API (which read documents with
+`incidents.uploads`).
 
 `import_document()` validates a document whole (see `incidents.document`), then
 merges it into the database in one transaction, locked per incident:
