@@ -78,8 +78,8 @@ def incident_list(request):
 @require_safe
 def incident_detail(request, external_id: str):
     items = action_items_with_overdue(
-        queryset=ActionItem.objects.select_related("owner")
-    ).order_by("deadline", "id")
+        queryset=ActionItem.objects.select_related("owner").order_by("deadline", "id")
+    )
     incident = get_object_or_404(
         Incident.objects.prefetch_related(
             "events", "communications", "participants", Prefetch("action_items", queryset=items)
