@@ -130,3 +130,26 @@ def test_it_sends_the_digest_once_a_week(recipients):
         (date("2025-05-19"), DeliveryState.SENT),
         (date("2025-05-19"), DeliveryState.SENT),
     ]
+
+
+def test_it_counts_overdue_and_due_soon_on_each_owners_calendar(recipients, settings):
+    settings.TRACKER_DUE_SOON_DAYS = 3
+    # 08:00 UTC on Monday the 12th is 22:00 on Sunday the 11th in Honolulu.
+    west = make_person("west@example.com", time_zone="Pacific/Honolulu")
+    make_item(created=CREATED, owner=west, deadline=date("2025-05-11"), title="West, due today")
+    make_item(created=CREATED, owner=west, deadline=date("2025-05-10"), title="West, late")
+    make_item(created=CREATED, owner=make_person(), deadline=date("2025-05-11"), title="UTC, late")
+    make_item(created=CREATED, owner=make_person(), deadline=date("2025-05-15"), title="UTC, later")
+
+    send()
+
+    body = mail.outbox[0].body
+    assert mail.outbox[0].subject == "Follow-ups this week: 4 open, 2 overdue, 1 due this week"
+    assert "west@example.com: 2 / 1 / 1" in section(
+        body, "By owner (open / overdue / due this week):"
+    )
+    listed = section(body, "Oldest overdue items:")
+    assert [line.split("]", 1)[1].split(" — ")[0].strip() for line in listed] == [
+        "West, late",
+        "UTC, late",
+    ]

@@ -13,9 +13,10 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 
+from .. import deadlines
 from ..models import OPEN_STATUSES, ActionItem, DeliveryState, ManagerDigest
 from .delivery import claimable, failed_attempt
 from .messages import manager_digest_message
@@ -37,13 +38,21 @@ def manager_digest_recipients() -> list[str]:
     return sorted(emails)
 
 
-def manager_digest_context(*, today: dt.date) -> dict:
-    week_end = today + dt.timedelta(days=6 - today.weekday())
+def manager_digest_context(*, now: dt.datetime) -> dict:
+    """The digest's counts and lists at `now`, overdue and due soon as everywhere else.
+
+    Overdue and due soon are tracker.deadlines' (each owner's today; the due-soon
+    window is TRACKER_DUE_SOON_DAYS long), so the digest agrees with the
+    dashboard and the metrics. The emails call the due-soon count "due this week":
+    sent on Mondays with the default seven days, the two are the same days.
+    """
+    today = timezone.localdate(now)
+    overdue = deadlines.overdue_q(now=now)
     open_items = ActionItem.objects.filter(status__in=OPEN_STATUSES)
     counts = {
         "open": Count("id"),
-        "overdue": Count("id", filter=Q(deadline__lt=today)),
-        "due_this_week": Count("id", filter=Q(deadline__gte=today, deadline__lte=week_end)),
+        "overdue": Count("id", filter=overdue),
+        "due_this_week": Count("id", filter=deadlines.due_soon_q(now=now)),
     }
     by_owner = [
         {"owner": row["owner__email"], **{k: row[k] for k in counts}}
@@ -65,9 +74,7 @@ def manager_digest_context(*, today: dt.date) -> dict:
             .order_by("deadline", "id")[:50]
         ),
         "oldest_overdue": list(
-            open_items.filter(deadline__lt=today)
-            .select_related(*related)
-            .order_by("deadline", "id")[:10]
+            open_items.filter(overdue).select_related(*related).order_by("deadline", "id")[:10]
         ),
     }
 
@@ -92,7 +99,7 @@ def manager_digest_send(*, now: dt.datetime, policy: Policy | None = None) -> in
             state=DeliveryState.SENDING, claim_token=token, claimed_at=timezone.now()
         ):
             continue
-        context = context or manager_digest_context(today=today)
+        context = context or manager_digest_context(now=now)
         try:
             manager_digest_message(recipient=digest.recipient, context=context).send()
         except Exception as exc:

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from ..deadlines import person_time_zone
+from ..deadlines import days_until_due, item_owner_today
 from ..links import action_url
 from ..models import Notification, ReminderStage
 
@@ -52,7 +52,7 @@ def reminder_message(
             item = n.item
             # Days counted on the owner's calendar, like the stages: the server's date can
             # be a day behind (an "overdue" item shown as "due today").
-            days = (item.deadline - now.astimezone(person_time_zone(item.owner)).date()).days
+            days = days_until_due(item, today=item_owner_today(item, now=now))
             own = item.owner is not None and item.owner.email.lower() == recipient
             entries.append(
                 {
