@@ -38,6 +38,24 @@ def client_ip(request: HttpRequest) -> str | None:
     return _valid(forwarded[-proxies]) or remote
 
 
+def client_username(request: HttpRequest, credentials: dict | None = None) -> str | None:
+    """The username the sign-in lockout records and counts (AXES_USERNAME_CALLABLE).
+
+    What was typed, as django-axes reads it, cut to the length of the column it is
+    stored in: typed whole, a longer one overflowed that column and turned a wrong
+    sign-in into a server error. No account has a name that long (Django's are 150
+    characters at most), so the cut names no one and still counts the attempts.
+    """
+    from axes.models import AccessAttempt  # the app registry is ready by now
+
+    field = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")
+    source = credentials or getattr(request, "data", None) or getattr(request, "POST", {})
+    username = source.get(field)
+    if not isinstance(username, str):
+        return username
+    return username[: AccessAttempt._meta.get_field("username").max_length]
+
+
 def lockout_response(
     request: HttpRequest, original_response=None, credentials=None
 ) -> HttpResponse:

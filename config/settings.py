@@ -199,6 +199,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "config.security.client_ip"
+# The username as typed, cut to the length axes can store (a longer one names no account).
+AXES_USERNAME_CALLABLE = "config.security.client_username"
 # Failures and lockouts are logged with the address and path; the username is masked
 # (people type passwords into it), and is in the admin's "Access attempts" instead.
 AXES_VERBOSE = False
