@@ -1,12 +1,14 @@
 import json
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
 
 from tests import factories
+from tracker.models import ActionItem
 
 SAMPLE_PATH = Path(__file__).resolve().parent.parent / "samples" / "INC-2024-0142.json"
 
@@ -77,6 +79,13 @@ def sample_bytes() -> bytes:
 def sample_doc() -> dict:
     """The sample document as a dict, to mutate freely in a test."""
     return json.loads(SAMPLE_PATH.read_text())
+
+
+@pytest.fixture
+def make_action_item(db) -> Callable[..., ActionItem]:
+    """`make_action_item(*, actor=None, note="", **fields)`: an action item created through
+    `tracker.services.action_item_create` (the factory's defaults for fields not given)."""
+    return factories.make_action_item
 
 
 @pytest.fixture

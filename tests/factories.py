@@ -1,11 +1,15 @@
 import datetime as dt
+from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from incidents.models import Incident
+from tracker import services
 from tracker.models import ActionItem, Person
+
+TEST_ACTOR = services.Actor.system("test")
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -39,7 +43,8 @@ class IncidentFactory(factory.django.DjangoModelFactory):
 
 
 class ActionItemFactory(factory.django.DjangoModelFactory):
-    """Builds items directly; tests of the services call the services instead."""
+    """Builds items directly, bypassing the services (no history, no next reminder, no
+    ticket link); make_action_item below creates them as the application does."""
 
     class Meta:
         model = ActionItem
@@ -51,3 +56,28 @@ class ActionItemFactory(factory.django.DjangoModelFactory):
     type = "prevention"
     status = "open"
     deadline = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=14))
+
+
+class ServiceActionItemFactory(ActionItemFactory):
+    """Creates items through `services.action_item_create`, as every path of the
+    application does, so each has its "created" history row, `completed_at` and
+    `next_reminder_on` set, and a pending ticket link when ticket sync is on."""
+
+    actor = TEST_ACTOR
+    note = ""
+
+    @classmethod
+    def _create(cls, model_class, *args, actor: services.Actor, note: str, **fields):
+        return services.action_item_create(actor=actor, note=note, **fields)
+
+
+def make_action_item(
+    *, actor: services.Actor = TEST_ACTOR, note: str = "", **fields: Any
+) -> ActionItem:
+    """An item created through the service. Fields not given get ActionItemFactory's
+    defaults: a new incident and owner, "Follow-up <n>", P2, open, due in 14 days.
+
+    The `make_action_item` fixture hands out this function; helpers that are not
+    fixtures call it directly, so the tests make items one way.
+    """
+    return ServiceActionItemFactory(actor=actor, note=note, **fields)

@@ -113,13 +113,10 @@ def test_it_serves_the_token_from_anywhere_by_ip_and_plain_http(client, token, s
 # --- What it shows ----------------------------------------------------------------------
 
 
-def make_items() -> list:
+def make_items(make_action_item) -> list:
     def item(priority: str, status: str, days: int | None):
-        fields = {"completed_at": NOW} if status == "done" else {}
         deadline = TODAY + dt.timedelta(days=days) if days is not None else None
-        return factories.ActionItemFactory(
-            priority=priority, status=status, deadline=deadline, **fields
-        )
+        return make_action_item(priority=priority, status=status, deadline=deadline)
 
     return [
         item("P0", "open", -1),  # overdue
@@ -132,11 +129,11 @@ def make_items() -> list:
     ]
 
 
-def test_it_reports_the_tracker_gauges(client, token):
+def test_it_reports_the_tracker_gauges(client, token, make_action_item):
     with time_machine.travel(NOW - dt.timedelta(hours=1), tick=False):
         reminders.sweep(now=timezone.now())  # an empty table: it only records the run
     with time_machine.travel(NOW, tick=False):
-        items = make_items()
+        items = make_items(make_action_item)
         for n, state in enumerate(["pending", "pending", "sending", "failed", "sent"]):
             Notification.objects.create(
                 item=items[0], recipient="a@example.com", kind="overdue",
@@ -201,16 +198,18 @@ def test_it_shows_postgresql_query_metrics(client, token):
     assert "postgresql" in vendors
 
 
-def test_it_reads_the_gauges_in_five_queries_whatever_the_number_of_items(client, token):
+def test_it_reads_the_gauges_in_five_queries_whatever_the_number_of_items(
+    client, token, make_action_item
+):
     def count_scrape_queries() -> int:
         with CaptureQueriesContext(connection) as queries:
             scrape(client)
         return len(queries)
 
-    make_items()
+    make_items(make_action_item)
     few = count_scrape_queries()
     for _ in range(5):
-        make_items()
+        make_items(make_action_item)
     many = count_scrape_queries()
 
     assert few == many == 5

@@ -8,9 +8,9 @@ import time_machine
 from django.utils import timezone
 
 from incidents.models import Incident
+from tests import factories
 from tracker import reminders
 from tracker.models import ActionItem, DeliveryState, Notification, Person
-from tracker.services import Actor, action_item_create
 
 UTC = dt.UTC
 _numbers = itertools.count(1)
@@ -52,11 +52,9 @@ def make_item(
     incident: Incident | None = None,
     **fields,
 ) -> ActionItem:
-    """Create an item through the service at `created`, so next_reminder_on is maintained."""
+    """An item created through the service at `created`, so next_reminder_on is maintained."""
     with time_machine.travel(created, tick=False):
-        return action_item_create(
-            actor=Actor.system("test"),
-            title=fields.pop("title", f"Follow-up {next(_numbers)}"),
+        return factories.make_action_item(
             owner=owner,
             priority=priority,
             deadline=deadline,

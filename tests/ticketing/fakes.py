@@ -27,6 +27,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from incidents.models import Incident
+from tests import factories
 from tracker import services
 from tracker.models import ActionItem, ChangeSource
 
@@ -482,7 +483,7 @@ def make_item(**fields: Any) -> ActionItem:
         "owner": services.person_get_or_create(email="alice@example.com"),
         **fields,
     }
-    return services.action_item_create(actor=WEB, **values)
+    return factories.make_action_item(actor=WEB, **values)
 
 
 def reload(item: ActionItem) -> ActionItem:

@@ -72,7 +72,6 @@ def new_items(count: int) -> list[ActionItem]:
 
 def make_item(**fields) -> ActionItem:
     values = {
-        "incident": factories.IncidentFactory(),
         "title": "Add a replica",
         "description": "The primary had no failover.",
         "priority": "P2",
@@ -80,7 +79,7 @@ def make_item(**fields) -> ActionItem:
         "owner": services.person_get_or_create(email="ana@example.com"),
         **fields,
     }
-    return services.action_item_create(actor=WEB, **values)
+    return factories.make_action_item(actor=WEB, **values)
 
 
 def synced(item: ActionItem) -> TicketLink:

@@ -6,35 +6,15 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from incidents.models import Incident
 from tracker import services
 from tracker.models import ActionItem, ActionItemChange, ChangeSource, TicketLink, TicketSyncState
 from tracker.ticketing import pull, push
 
+from .fakes import make_item
+
 pytestmark = [pytest.mark.django_db, pytest.mark.redmine]
 
 WEB = services.Actor(source=ChangeSource.WEB, label="tester")
-
-
-def make_item(**fields) -> ActionItem:
-    incident, _ = Incident.objects.get_or_create(
-        external_id="INC-2024-0142",
-        defaults={
-            "title": "Payment API degradation",
-            "severity": "SEV2",
-            "declared_at": timezone.now(),
-        },
-    )
-    values = {
-        "incident": incident,
-        "title": "Add circuit breaker to payment client",
-        "description": "Trip after 5 failures in 10 s.",
-        "priority": "P2",
-        "deadline": dt.date(2030, 3, 1),
-        "owner": services.person_get_or_create(email="alice@example.com"),
-        **fields,
-    }
-    return services.action_item_create(actor=WEB, **values)
 
 
 def reload(item: ActionItem) -> ActionItem:

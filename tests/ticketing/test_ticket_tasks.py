@@ -91,7 +91,7 @@ def make_item(**fields) -> ActionItem:
         "owner": services.person_get_or_create(email="alice@example.com"),
         **fields,
     }
-    return services.action_item_create(actor=WEB, **values)
+    return factories.make_action_item(actor=WEB, **values)
 
 
 def fresh(item: ActionItem) -> ActionItem:

@@ -25,7 +25,7 @@ def days(n: int) -> dt.date:
 
 def make_item(*, created_days_ago: float, updated_days_ago: float | None = None, **fields):
     """An item as if created (and last changed) that long before NOW."""
-    item = factories.ActionItemFactory(**fields)
+    item = factories.make_action_item(**fields)
     created = NOW - dt.timedelta(days=created_days_ago)
     updated = NOW - dt.timedelta(days=updated_days_ago) if updated_days_ago is not None else NOW
     ActionItem.objects.filter(pk=item.pk).update(created_at=created, updated_at=updated)
