@@ -2,7 +2,7 @@
 
 from django import forms
 
-from .models import ActionItem, Priority, Status
+from .models import ActionItem, Person, Priority, Status
 from .services import status_choices_from
 
 
@@ -33,8 +33,13 @@ class ActionItemAdminForm(forms.ModelForm):
             status.choices = [(value, label) for value, label in Status.choices if value in allowed]
 
 
+# Emails of up to 320 characters pass validation; a person's column holds fewer.
+EMAIL_MAX_LENGTH = Person._meta.get_field("email").max_length
+
+
 class ReassignForm(forms.Form):
     owner_email = forms.EmailField(
+        max_length=EMAIL_MAX_LENGTH,
         label="New owner's email",
         help_text="A person with this email is created if there is none yet.",
     )
@@ -165,7 +170,10 @@ class ItemEditForm(forms.Form):
     priority = forms.ChoiceField(choices=Priority.choices)
     deadline = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     owner_email = forms.EmailField(
-        required=False, label="Owner email", help_text="Empty to leave the item unassigned."
+        required=False,
+        max_length=EMAIL_MAX_LENGTH,
+        label="Owner email",
+        help_text="Empty to leave the item unassigned.",
     )
     version = forms.IntegerField(widget=forms.HiddenInput)
 

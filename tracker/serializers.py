@@ -53,6 +53,8 @@ class ActionItemSerializer(serializers.ModelSerializer):
     )
     owner = serializers.EmailField(
         source="owner.email",
+        # Emails of up to 320 characters pass validation; the column holds fewer.
+        max_length=Person._meta.get_field("email").max_length,
         allow_null=True,
         required=False,
         help_text="Owner email; null = unassigned",
