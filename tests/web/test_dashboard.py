@@ -10,7 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from tests import factories
-from tracker.dashboard import nice_ceiling, trend_moments
+from tracker.charts import nice_ceiling
+from tracker.dashboard import trend_moments
 from tracker.models import ActionItem
 
 pytestmark = pytest.mark.django_db
