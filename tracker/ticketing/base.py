@@ -13,7 +13,7 @@ operations, history) is the sync's job (`tracker.ticketing.outbox`, `.push`,
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -120,6 +120,20 @@ class WebhookDelivery:
     keys: list[str]
 
 
+@dataclass(frozen=True)
+class PreflightFinding:
+    """One thing `sync_tickets --check` found, in words a person can act on.
+
+    `blocking` findings mean some sync will fail (missing permission, a status
+    the workflow cannot reach); the others are worth knowing (an owner with no
+    remote user stays unassigned).
+    """
+
+    area: str  # "connection", "permission", "workflow", "status", "priority", "owner"
+    message: str
+    blocking: bool = True
+
+
 class TicketBackend:
     """One ticket system. Subclasses set `name` and implement the methods.
 
@@ -204,6 +218,16 @@ class TicketBackend:
         """A ticket key from what a person pastes: a key ("PROJ-12", "#12", "12")
         or the ticket's URL. ValueError if it is neither."""
         raise NotImplementedError
+
+    # --- Preflight ----------------------------------------------------------------
+
+    def preflight(self, *, owner_emails: Iterable[str] = ()) -> list[PreflightFinding]:
+        """Connect with the configured credentials and report what will not work:
+        missing permissions (labels, assignees, transitions), statuses the
+        workflow cannot reach from each status, unmapped statuses and priorities,
+        and which of `owner_emails` have no remote user. Read-only: it changes
+        nothing in the ticket system. An empty list means everything checked works."""
+        return []
 
     # --- Inbound webhooks -----------------------------------------------------
 
