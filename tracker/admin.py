@@ -24,6 +24,8 @@ from . import deadlines, selectors
 from .csv_export import csv_lines as _csv_lines
 from .forms import ActionItemAdminForm, MoveDeadlineForm, ReassignForm
 from .models import (
+    DEADLINE_MAX,
+    DEADLINE_MIN,
     ActionItem,
     ActionItemChange,
     ApiToken,
@@ -35,6 +37,7 @@ from .models import (
     Person,
     Status,
     TicketLink,
+    deadline_shifted,
 )
 from .services import (
     EDITABLE_FIELDS,
@@ -334,15 +337,32 @@ class ActionItemAdmin(admin.ModelAdmin):
         items = list(queryset.select_related("owner", "incident"))
         updates = []
         skipped = 0
+        outside = []
         for item in items:
             if new_deadline is not None:
                 deadline = new_deadline
             elif item.deadline is not None:
-                deadline = item.deadline + dt.timedelta(days=shift_days)
+                deadline = deadline_shifted(item.deadline, shift_days)
+                if deadline is None:
+                    outside.append(item)
+                    continue
             else:
                 skipped += 1
                 continue
             updates.append(ItemUpdate(item, {"deadline": deadline, "deadline_derived": False}))
+        if outside:
+            # All or nothing, like the other actions: the page says which items to leave out.
+            titles = "; ".join(f"{item.title} ({item.deadline})" for item in outside[:5])
+            more = f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+            form.add_error(
+                "shift_days",
+                f"Shifting by {shift_days} days takes {len(outside)} deadline"
+                f"{'s' if len(outside) != 1 else ''} outside the supported range, "
+                f"{DEADLINE_MIN} to {DEADLINE_MAX}: {titles}{more}. Nothing was moved.",
+            )
+            return self._intermediate_page(
+                request, queryset, form, action="move_deadline", title="Move deadlines"
+            )
         with transaction.atomic():
             changed = action_items_update(updates=updates, actor=_admin_actor(request))
         message = f"Moved the deadline of {len(changed)} of {len(items)} items."

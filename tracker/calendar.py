@@ -21,7 +21,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 
 from . import deadlines
-from .models import OPEN_STATUSES, ActionItem, Person
+from .models import DEADLINE_MAX, DEADLINE_MIN, OPEN_STATUSES, ActionItem, Person
 from .services import person_get_or_create
 
 # secrets.token_urlsafe(32) gives 43 characters; anything shorter is not ours.
@@ -87,9 +87,18 @@ def calendar_feed_url(*, person: Person) -> str:
 
 
 def calendar_items(*, person: Person) -> QuerySet[ActionItem]:
-    """The person's open items that have a deadline: the events of their feed."""
+    """The person's open items that have a deadline: the events of their feed.
+
+    Only deadlines in the supported range (tracker.models.DEADLINE_MIN..DEADLINE_MAX):
+    every edge refuses others, and one stored before it did would otherwise make
+    its event's end date overflow, and the whole feed fail, on every poll.
+    """
     return (
-        ActionItem.objects.filter(owner=person, status__in=OPEN_STATUSES, deadline__isnull=False)
+        ActionItem.objects.filter(
+            owner=person,
+            status__in=OPEN_STATUSES,
+            deadline__range=(DEADLINE_MIN, DEADLINE_MAX),
+        )
         .select_related("incident")
         .order_by("deadline", "id")
     )

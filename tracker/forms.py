@@ -2,7 +2,7 @@
 
 from django import forms
 
-from .models import ActionItem, Person, Priority, Status
+from .models import ActionItem, Person, Priority, Status, validate_deadline
 from .services import status_choices_from
 
 
@@ -24,6 +24,9 @@ class ActionItemAdminForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        deadline = self.fields.get("deadline")
+        if deadline is not None:
+            deadline.validators.append(validate_deadline)
         status = self.fields.get("status")
         if status is not None and self.instance.pk is not None:
             # The services refuse other transitions; offering them here would turn
@@ -47,7 +50,11 @@ class ReassignForm(forms.Form):
 
 class MoveDeadlineForm(forms.Form):
     new_deadline = forms.DateField(
-        required=False, label="New deadline", help_text="YYYY-MM-DD", widget=forms.DateInput()
+        required=False,
+        label="New deadline",
+        help_text="YYYY-MM-DD",
+        widget=forms.DateInput(),
+        validators=[validate_deadline],
     )
     shift_days = forms.IntegerField(
         required=False,
@@ -168,7 +175,11 @@ class ItemEditForm(forms.Form):
 
     title = forms.CharField(max_length=500)
     priority = forms.ChoiceField(choices=Priority.choices)
-    deadline = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    deadline = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_deadline],
+    )
     owner_email = forms.EmailField(
         required=False,
         max_length=EMAIL_MAX_LENGTH,

@@ -4,6 +4,7 @@ Nothing outside `tracker.services` saves an ActionItem: every change goes throug
 one service so that it is validated and written to the item's history.
 """
 
+import datetime as dt
 import zoneinfo
 
 from django.conf import settings
@@ -16,6 +17,33 @@ from django.utils.text import slugify
 def validate_time_zone(value: str) -> None:
     if value and value not in zoneinfo.available_timezones():
         raise ValidationError(f"{value!r} is not a known IANA time zone.")
+
+
+# The deadlines the tracker supports, refused outside this range at every edge that
+# takes one (API, item page, admin, imports). Wide enough for any real deadline, and a
+# year short of the end of Python's calendar, so that every date computed from a
+# deadline (the calendar feed's end date, reminder stages, a shift in the admin) exists.
+DEADLINE_MIN = dt.date(1900, 1, 1)
+DEADLINE_MAX = dt.date(9998, 12, 31)
+
+
+def validate_deadline(value: dt.date | None) -> None:
+    """Refuse a deadline outside DEADLINE_MIN..DEADLINE_MAX (None is no deadline)."""
+    if value is not None and not DEADLINE_MIN <= value <= DEADLINE_MAX:
+        raise ValidationError(
+            f"{value.isoformat()} is outside the supported deadlines, "
+            f"{DEADLINE_MIN.isoformat()} to {DEADLINE_MAX.isoformat()}.",
+            code="out_of_range",
+        )
+
+
+def deadline_shifted(deadline: dt.date, days: int) -> dt.date | None:
+    """`deadline` moved by `days`, or None when that leaves the supported deadlines."""
+    try:
+        moved = deadline + dt.timedelta(days=days)
+    except OverflowError:
+        return None
+    return moved if DEADLINE_MIN <= moved <= DEADLINE_MAX else None
 
 
 class Person(models.Model):

@@ -15,6 +15,7 @@ from .models import (
     Priority,
     Status,
     normalise_type,
+    validate_deadline,
 )
 
 TICKET_KEYS = (
@@ -62,7 +63,9 @@ class ActionItemSerializer(serializers.ModelSerializer):
     owner_name = serializers.CharField(source="owner.name", read_only=True, default="")
     priority = serializers.ChoiceField(choices=Priority.choices, required=False)
     status = serializers.ChoiceField(choices=Status.choices, required=False)
-    deadline = serializers.DateField(allow_null=True, required=False)
+    deadline = serializers.DateField(
+        allow_null=True, required=False, validators=[validate_deadline]
+    )
     is_overdue = serializers.SerializerMethodField()
     days_until_due = serializers.SerializerMethodField()
     ticket = serializers.SerializerMethodField()
