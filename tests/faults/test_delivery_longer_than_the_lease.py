@@ -1,7 +1,7 @@
 """A slow SMTP server makes a delivery outlast the send lease: a second deliverer must not
 take over the claims of the first, which is alive and sending.
 
-Found while writing test_worker_killed.py: tracker/reminders.py deliver_to stamps
+Found while writing test_worker_killed.py: tracker/reminders/delivery.py deliver_to stamps
 each claim with `claimed_at=now`, the moment the sweep (or `send_reminders
 --now`) started, not the moment of the claim. Once a delivery has run longer
 than TRACKER_SEND_LEASE_SECONDS, every claim it makes is born "abandoned", and
@@ -81,7 +81,7 @@ def test_it_does_not_send_twice_when_a_delivery_outlasts_the_lease(
     assert (first_code, second_code) == (0, 0), report
     assert deliveries.missing == [] and deliveries.unexpected == [], report
     assert deliveries.duplicated_keys == {}, (
-        "reminders sent twice although no sender died: tracker/reminders.py deliver_to "
+        "reminders sent twice although no sender died: tracker/reminders/delivery.py deliver_to "
         "stamps claims with claimed_at=now (the run's start), so past the lease a live "
         "sender's fresh claims look abandoned to _claimable and a second deliverer takes "
         "them; the claim should carry the time it is made (timezone.now())",

@@ -45,7 +45,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.faults]
 REMINDER_ITEMS, ESCALATED = 300, 50
 TICKET_ITEMS = 100
 SHORT_LEASE_SECONDS = 5
-CLAIM_SECONDS = 300  # tracker.ticketing.sync.CLAIM_SECONDS, a constant
+CLAIM_SECONDS = 300  # the default of TICKETS_CLAIM_SECONDS (tracker.ticketing.push)
 RECOVERY_BOUND = 45.0  # seconds for the new worker to finish everything
 LEASE_MARGIN = 10.0  # after a short lease: a beat tick, a worker's start, the push
 
@@ -162,8 +162,7 @@ def test_it_makes_one_issue_per_item_when_the_worker_is_killed_mid_sync(
         workdir,
         database_url=scratch_db,
         REDIS_URL=redis_server.url(),
-        # The claim lease a test can wait for. tracker/ticketing/sync.py does not read
-        # it: its lease is CLAIM_SECONDS, a constant of 300 s.
+        # The claim lease a test can wait for (tracker/ticketing/push.py reads it).
         TICKETS_CLAIM_SECONDS=str(SHORT_LEASE_SECONDS),
         **github_env(github),
     )
@@ -254,9 +253,7 @@ def test_it_makes_one_issue_per_item_when_the_worker_is_killed_mid_sync(
     assert stuck == [], (
         f"items {stuck} were still held by the killed worker's claims "
         f"(claimed_until {stuck_claims}) {recovery_seconds:.0f} s after it died: "
-        "tracker/ticketing/sync.py ticket_push claims each link for CLAIM_SECONDS = 300, "
-        "a constant no setting changes, so a crash-recovery test must wait 5 minutes; "
-        "make it a setting (e.g. TICKETS_CLAIM_SECONDS, as TRACKER_SEND_LEASE_SECONDS is "
-        "for reminders)",
+        "tracker/ticketing/push.py ticket_push claims each link for "
+        "TICKETS_CLAIM_SECONDS; the recovery did not happen once that lease ran out",
         report,
     )
