@@ -1,6 +1,7 @@
 """Who may do what.
 
-Managers (staff, or members of the managers group) may do everything. The owner
+Managers (superusers, and members of the TRACKER_MANAGERS_GROUP group; staff
+status alone is not enough) may do everything. The owner
 of an item (their user email matches the item owner's, whatever the case) may
 change its status and comment on it. Any other signed-in user may read.
 """
