@@ -1,7 +1,9 @@
 """Action items and the people who own them.
 
 Nothing outside `tracker.services` saves an ActionItem: every change goes through
-one service so that it is validated and written to the item's history.
+one service so that it is validated and written to the item's history. The one
+exception is bookkeeping no person makes: the reminder sweep
+(`tracker.reminders.sweeping`) moves `next_reminder_on` with a plain UPDATE.
 """
 
 import datetime as dt
