@@ -18,7 +18,9 @@ CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 def link(item: ActionItem, action: str, recipient: str | None = None) -> str:
     """The path of the link a reminder to `recipient` (the owner by default) carries."""
     recipient = recipient if recipient is not None else item.owner.email
-    url = action_url(item_id=item.pk, recipient=recipient, action=action)
+    # The version the item has now, as in an email written now.
+    version = ActionItem.objects.values_list("version", flat=True).get(pk=item.pk)
+    url = action_url(item_id=item.pk, version=version, recipient=recipient, action=action)
     assert url.startswith(settings.TRACKER_BASE_URL)
     return urlsplit(url).path
 

@@ -116,7 +116,9 @@ def test_it_refuses_a_token_with_an_unknown_action(client, item):
 
     assert client.post(path_of(token)).status_code == 400
     with pytest.raises(ValueError):
-        action_token(item_id=item.pk, recipient="owner@example.com", action="delete")
+        action_token(
+            item_id=item.pk, version=item.version, recipient="owner@example.com", action="delete"
+        )
 
 
 @ACTING

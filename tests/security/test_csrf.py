@@ -33,7 +33,9 @@ class Form:
 
 
 def _done_link(w: World) -> str:
-    token = action_token(item_id=w.item.pk, recipient=w.item.owner.email, action="done")
+    token = action_token(
+        item_id=w.item.pk, version=w.item.version, recipient=w.item.owner.email, action="done"
+    )
     return f"/r/{token}/"
 
 

@@ -13,14 +13,20 @@ from django.test import Client
 from tracker import services
 from tracker.calendar import calendar_token_ensure
 from tracker.links import SALT, action_token
-from tracker.models import ActionItemChange, Status, TicketWebhookDelivery
+from tracker.models import ActionItem, ActionItemChange, Status, TicketWebhookDelivery
 from tracker.ticketing import reset_backend
 
 pytestmark = pytest.mark.django_db
 
 
 def link(item_id: int, recipient: str, action: str) -> str:
-    return f"/r/{action_token(item_id=item_id, recipient=recipient, action=action)}/"
+    return f"/r/{link_token(item_id, recipient, action)}/"
+
+
+def link_token(item_id: int, recipient: str, action: str) -> str:
+    """The token of a link written now: bound to the item's current version."""
+    version = ActionItem.objects.values_list("version", flat=True).get(pk=item_id)
+    return action_token(item_id=item_id, version=version, recipient=recipient, action=action)
 
 
 def unchanged(world, before: tuple) -> bool:
@@ -59,7 +65,7 @@ def test_it_refuses_owner_a_link_acting_on_another_owners_item(world, method, ac
 
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_it_refuses_a_tampered_link(world, method):
-    token = action_token(item_id=world.item.pk, recipient="olivia@example.com", action="done")
+    token = link_token(world.item.pk, "olivia@example.com", "done")
     # The same signature over another item's id.
     _, _, rest = token.partition(":")
     forged = signing.TimestampSigner(salt=SALT).sign_object(

@@ -61,11 +61,18 @@ def reminder_message(
                     "days_late": -days if days < 0 else 0,
                     "days_left": days if days >= 0 else 0,
                     "owner": item.owner.email if item.owner else "",
-                    "open_url": action_url(item_id=item.pk, recipient=recipient, action="open"),
+                    # Bound to the item's version: a link acts on the item this email shows.
+                    "open_url": action_url(
+                        item_id=item.pk, version=item.version, recipient=recipient, action="open"
+                    ),
                     "done_url": own
-                    and action_url(item_id=item.pk, recipient=recipient, action="done"),
+                    and action_url(
+                        item_id=item.pk, version=item.version, recipient=recipient, action="done"
+                    ),
                     "snooze_url": own
-                    and action_url(item_id=item.pk, recipient=recipient, action="snooze"),
+                    and action_url(
+                        item_id=item.pk, version=item.version, recipient=recipient, action="snooze"
+                    ),
                 }
             )
         if entries:

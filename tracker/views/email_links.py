@@ -10,6 +10,10 @@ from ..models import ActionItem, ChangeSource, Status
 
 TEMPLATE = "tracker/email_action.html"
 PREVIOUS_OWNER = "This link was sent to the item's previous owner and no longer works."
+CHANGED_SINCE = (
+    "This link no longer acts: it was already used, or the item changed since the email "
+    "was sent. The item is shown as it is now; newer reminders carry fresh links."
+)
 
 
 def _page(request, context: dict, status: int = 200):
@@ -18,6 +22,12 @@ def _page(request, context: dict, status: int = 200):
 
 def _sent_to_owner(item: ActionItem, link: LinkAction) -> bool:
     return item.owner is not None and item.owner.email.lower() == link.recipient
+
+
+def _changed_since(request, item: ActionItem):
+    """The item as it is now, saying why the link no longer acts (409, no form)."""
+    context = {"item": item, "overdue": deadlines.item_is_overdue(item), "notice": CHANGED_SINCE}
+    return _page(request, context, status=409)
 
 
 @require_http_methods(["GET", "POST"])
@@ -33,6 +43,8 @@ def email_action(request, token: str):
     acts = link.action in ("done", "snooze")
     if acts and not _sent_to_owner(item, link):
         return _page(request, {"error": PREVIOUS_OWNER}, status=403)
+    if acts and item.version != link.version:
+        return _changed_since(request, item)
 
     message = ""
     if acts and request.method == "POST":
@@ -47,6 +59,8 @@ def email_action(request, token: str):
                 # Checked again under the lock: the item may have been reassigned meanwhile.
                 if not _sent_to_owner(item, link):
                     return _page(request, {"error": PREVIOUS_OWNER}, status=403)
+                if item.version != link.version:
+                    return _changed_since(request, item)
                 if link.action == "done":
                     services.action_item_update(item=item, actor=actor, status=Status.DONE)
                     message = "Marked done. Thank you!"
