@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 from typing import Any
 
@@ -18,6 +17,8 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
+
+from .json_input import JSONInputError, read_json
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         errors = _flatten(exc.detail)
     else:
         code = getattr(exc.detail, "code", None) or exc.default_code
-        errors = [{"path": None, "code": str(code), "message": str(exc.detail)}]
+        path = exc.path if isinstance(exc, JSONBodyError) else None
+        errors = [{"path": path, "code": str(code), "message": str(exc.detail)}]
     response.data = {"status": response.status_code, "errors": errors}
     return response
 
@@ -220,8 +222,18 @@ def add_error_responses(result, generator, request, public):
     return result
 
 
+class JSONBodyError(exceptions.ParseError):
+    """A body config.json_input refuses, with the JSON path of what it refused."""
+
+    def __init__(self, error: JSONInputError):
+        super().__init__(error.message, code=error.code)
+        self.path = None if error.path == "$" else error.path
+
+
 class LimitedJSONParser(JSONParser):
-    """JSON bodies up to DATA_UPLOAD_MAX_MEMORY_SIZE; larger ones get 413 before they are read.
+    """JSON bodies up to DATA_UPLOAD_MAX_MEMORY_SIZE (larger ones get 413 before they
+    are read), read by config.json_input, which refuses what the database or Python
+    cannot take (deep nesting, infinite numbers, duplicate keys...) with a 400.
 
     Django enforces that limit on forms, but DRF reads JSON from the raw stream.
     """
@@ -232,9 +244,10 @@ class LimitedJSONParser(JSONParser):
         length = request.META.get("CONTENT_LENGTH") if request is not None else None
         if length and length.isdigit() and int(length) > limit:
             raise PayloadTooLarge()
-        if stream is not None:
-            body = stream.read(limit + 1)
-            if len(body) > limit:
-                raise PayloadTooLarge()
-            stream = io.BytesIO(body)
-        return super().parse(stream, media_type, parser_context)
+        body = stream.read(limit + 1) if stream is not None else b""
+        if len(body) > limit:
+            raise PayloadTooLarge()
+        try:
+            return read_json(body)
+        except JSONInputError as error:
+            raise JSONBodyError(error) from None
