@@ -5,7 +5,9 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from celery.signals import task_prerun
 
+from config import celery_app
 from tracker.ticketing import reset_backend
 from tracker.ticketing.redmine import RedmineBackend
 
@@ -132,3 +134,21 @@ def proxied_backend(redmine_settings, settings, proxy) -> RedmineBackend:
     return RedmineBackend.build(
         backend_config("redmine"), timeout=2.0, max_retries=1, sleep=lambda _: None
     )
+
+
+@pytest.fixture
+def tasks_run():
+    """Celery tasks run in this process as they are enqueued (no broker); the
+    list of (task name, arguments) run."""
+    changes = {"task_always_eager": True, "task_eager_propagates": True}
+    saved = {key: celery_app.conf[key] for key in changes}
+    celery_app.conf.update(changes)
+    ran: list[tuple[str, list]] = []
+
+    def record(sender=None, args=None, **kwargs):
+        ran.append((sender.name, list(args or [])))
+
+    task_prerun.connect(record, weak=False)
+    yield ran
+    task_prerun.disconnect(record)
+    celery_app.conf.update(saved)

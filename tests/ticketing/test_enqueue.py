@@ -10,30 +10,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from celery.signals import task_prerun
 
-from config import celery_app
 from tracker.enqueue import enqueue_on_commit
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture
-def tasks_run(settings):
-    """Celery tasks run in this process as they are enqueued; the (name, args) run."""
-    settings.TICKETS_BACKEND = ""  # the ticket tasks then return at once
-    changes = {"task_always_eager": True, "task_eager_propagates": True}
-    saved = {key: celery_app.conf[key] for key in changes}
-    celery_app.conf.update(changes)
-    ran: list[tuple[str, list]] = []
-
-    def record(sender=None, args=None, **kwargs):
-        ran.append((sender.name, list(args or [])))
-
-    task_prerun.connect(record, weak=False)
-    yield ran
-    task_prerun.disconnect(record)
-    celery_app.conf.update(saved)
+def tasks_run(settings, tasks_run):
+    """As tests/ticketing/conftest.py's, with ticket sync off: the tasks return at once."""
+    settings.TICKETS_BACKEND = ""
+    return tasks_run
 
 
 @pytest.mark.django_db

@@ -8,11 +8,9 @@ import re
 import socket
 
 import pytest
-from celery.signals import task_prerun
 from django.test import Client
 from django.urls import reverse
 
-from config import celery_app
 from tests import factories
 from tracker.models import ActionItem, TicketLink, TicketSyncState
 from tracker.ticketing import reset_backend
@@ -66,23 +64,6 @@ def github(settings, httpserver):
     reset_backend()
     yield httpserver
     reset_backend()
-
-
-@pytest.fixture
-def tasks_run():
-    """Celery tasks run in this process as they are enqueued; the (name, args) run."""
-    changes = {"task_always_eager": True, "task_eager_propagates": True}
-    saved = {key: celery_app.conf[key] for key in changes}
-    celery_app.conf.update(changes)
-    ran: list[tuple[str, list]] = []
-
-    def record(sender=None, args=None, **kwargs):
-        ran.append((sender.name, list(args or [])))
-
-    task_prerun.connect(record, weak=False)
-    yield ran
-    task_prerun.disconnect(record)
-    celery_app.conf.update(saved)
 
 
 @pytest.fixture

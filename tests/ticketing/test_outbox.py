@@ -7,11 +7,9 @@ import datetime as dt
 import json
 
 import pytest
-from celery.signals import task_prerun
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from config import celery_app
 from incidents.importing import import_document
 from tests import factories
 from tracker import services
@@ -42,24 +40,6 @@ def webhook(settings, httpserver):
     reset_backend()
     yield httpserver
     reset_backend()
-
-
-@pytest.fixture
-def tasks_run():
-    """Celery tasks run in this process as they are enqueued (no broker); the
-    list of (task name, arguments) run."""
-    changes = {"task_always_eager": True, "task_eager_propagates": True}
-    saved = {key: celery_app.conf[key] for key in changes}
-    celery_app.conf.update(changes)
-    ran: list[tuple[str, list]] = []
-
-    def record(sender=None, args=None, **kwargs):
-        ran.append((sender.name, list(args or [])))
-
-    task_prerun.connect(record, weak=False)
-    yield ran
-    task_prerun.disconnect(record)
-    celery_app.conf.update(saved)
 
 
 def new_items(count: int) -> list[ActionItem]:

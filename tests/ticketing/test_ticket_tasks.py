@@ -9,10 +9,8 @@ import hmac
 import json
 
 import pytest
-from celery.signals import task_prerun
 from werkzeug import Request
 
-from config import celery_app
 from incidents.models import Incident
 from tests import factories
 from tracker import services
@@ -52,23 +50,6 @@ def sync_off(settings):
     reset_backend()
     yield
     reset_backend()
-
-
-@pytest.fixture
-def tasks_run():
-    """Celery tasks run in this process as they are enqueued; the (name, args) run."""
-    changes = {"task_always_eager": True, "task_eager_propagates": True}
-    saved = {key: celery_app.conf[key] for key in changes}
-    celery_app.conf.update(changes)
-    ran: list[tuple[str, list]] = []
-
-    def record(sender=None, args=None, **kwargs):
-        ran.append((sender.name, list(args or [])))
-
-    task_prerun.connect(record, weak=False)
-    yield ran
-    task_prerun.disconnect(record)
-    celery_app.conf.update(saved)
 
 
 @pytest.fixture
