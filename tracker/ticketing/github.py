@@ -42,11 +42,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from config.json_input import read_json
 
 from .base import RemoteTicket, TicketBackend, TicketFields, TicketNotFound, WebhookDelivery
 from .http import HttpClient
@@ -432,7 +433,7 @@ def _payload(body: bytes) -> dict[str, Any]:
     try:
         if body.startswith(b"payload="):
             body = parse_qs(body.decode())["payload"][0].encode()
-        payload = json.loads(body)
+        payload = read_json(body)
     except (ValueError, KeyError, UnicodeDecodeError) as error:
         raise ValueError(f"not a JSON delivery: {error}") from None
     if not isinstance(payload, dict):

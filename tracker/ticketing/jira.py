@@ -46,13 +46,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import re
 import time
 import zoneinfo
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
+
+from config.json_input import read_json
 
 from .base import (
     RemoteTicket,
@@ -484,7 +485,7 @@ class JiraBackend(TicketBackend):
 
     def webhook_parse(self, *, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
         try:
-            payload = json.loads(body)
+            payload = read_json(body)
         except (ValueError, UnicodeDecodeError) as error:
             raise ValueError(f"not JSON: {error}") from None
         issue = payload.get("issue") if isinstance(payload, dict) else None
