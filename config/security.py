@@ -14,6 +14,7 @@ import ipaddress
 import math
 
 from django.conf import settings
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -36,6 +37,39 @@ def client_ip(request: HttpRequest) -> str | None:
         # Fewer hops than proxies: the request did not come through all of them.
         return remote
     return _valid(forwarded[-proxies]) or remote
+
+
+# "N/s", "N/min", "N/hour", "N/day": the first letter of the period counts.
+RATE_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """A rate ("20/min") as (count, seconds); empty or "0/...": (0, 0), no limit."""
+    if not rate or not rate.strip():
+        return 0, 0
+    count, period = rate.split("/")
+    count = int(count)
+    return (count, RATE_PERIODS[period.strip()[0]]) if count else (0, 0)
+
+
+def rate_exceeded(*, key: str, rate: str) -> bool:
+    """Count one more event under `key`; True once the count is past `rate`.
+
+    A fixed window, counted with the cache's atomic increment (Redis in
+    production), so requests racing each get a count of their own.
+    """
+    limit, window = parse_rate(rate)
+    if not limit:
+        return False
+    if cache.add(key, 1, timeout=window):
+        count = 1
+    else:
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add() and incr()
+            cache.add(key, 1, timeout=window)
+            count = 1
+    return count > limit
 
 
 def client_username(request: HttpRequest, credentials: dict | None = None) -> str | None:

@@ -7,6 +7,7 @@ and email printed to the console.
 
 import datetime as dt
 import ipaddress
+import re
 import sys
 from pathlib import Path
 
@@ -207,6 +208,20 @@ AXES_VERBOSE = False
 AXES_SENSITIVE_PARAMETERS = ["username"]
 # Failed API token authentications allowed per client address ("N/s|min|hour|day").
 TRACKER_API_TOKEN_FAILURE_RATE = env.str("TRACKER_API_TOKEN_FAILURE_RATE", default="20/min")
+# Password reset requests that send an email, per target address and per client
+# address ("N/s|min|hour|day"; empty or 0 for no limit). Past either, the same page
+# answers and nothing is sent (config.password_reset).
+TRACKER_PASSWORD_RESET_RATE = env.str("TRACKER_PASSWORD_RESET_RATE", default="3/hour")
+TRACKER_PASSWORD_RESET_CLIENT_RATE = env.str(
+    "TRACKER_PASSWORD_RESET_CLIENT_RATE", default="10/hour"
+)
+for _name in (
+    "TRACKER_API_TOKEN_FAILURE_RATE",
+    "TRACKER_PASSWORD_RESET_RATE",
+    "TRACKER_PASSWORD_RESET_CLIENT_RATE",
+):
+    if not re.fullmatch(r"\s*(\d+\s*/\s*(s|m|h|d)[a-z]*)?\s*", vars()[_name]):
+        raise ImproperlyConfigured(f"{_name}={vars()[_name]!r}: use N/s, N/min, N/hour or N/day.")
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https")
     if env.bool("TRUST_X_FORWARDED_PROTO", default=False)

@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from config.password_reset import PasswordResetView
 from incidents.api import IncidentViewSet
 from tracker.api import ActionItemViewSet, PersonViewSet
 from tracker.views.webhooks import ticket_webhook
@@ -30,6 +31,8 @@ urlpatterns = [
     path(
         "api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"
     ),
+    # Django's, throttled per address and per client (before the include, which has its own).
+    path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("incidents.urls")),
     path("", include("tracker.urls")),

@@ -3,12 +3,11 @@ from django.core.cache import cache
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from config.security import client_ip
+from config.security import client_ip, parse_rate
 
 from .tokens import api_token_authenticate
 
 KEYWORDS = ("bearer", "token")
-PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -60,11 +59,7 @@ def _token(header: list[bytes]):
 
 def _failure_rate() -> tuple[int, int]:
     """TRACKER_API_TOKEN_FAILURE_RATE ("20/min") as (failures, seconds); 0 failures: no limit."""
-    rate = settings.TRACKER_API_TOKEN_FAILURE_RATE
-    if not rate:
-        return 0, 0
-    count, period = rate.split("/")
-    return int(count), PERIODS[period.strip()[0]]
+    return parse_rate(settings.TRACKER_API_TOKEN_FAILURE_RATE)
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
