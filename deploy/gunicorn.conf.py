@@ -36,6 +36,9 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 # when the app's own JSON access lines (logger tracker.access) are enough.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
+# Access lines carry the request line and the Referer, where calendar feed tokens
+# and signed email links travel: they are written redacted, as the app's logs are.
+logger_class = "config.gunicorn_logging.RedactingLogger"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 
 # The worker heartbeat file: on tmpfs, so a slow overlay filesystem cannot make
