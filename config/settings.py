@@ -372,6 +372,12 @@ TRACKER_METRICS_TOKEN = _secret("TRACKER_METRICS_TOKEN")
 # --- Tracker ----------------------------------------------------------------
 TRACKER_BASE_URL = env.str("TRACKER_BASE_URL", default="http://localhost:8000").rstrip("/")
 TRACKER_IMPORT_MAX_BYTES = env.int("TRACKER_IMPORT_MAX_BYTES", default=5 * 1024 * 1024)
+# The most entries a document's row-making sections may hold (README "Importing"): a
+# document at all four limits imports in seconds (bench/import_bench.py).
+TRACKER_IMPORT_MAX_ITEMS = env.int("TRACKER_IMPORT_MAX_ITEMS", default=1000)
+TRACKER_IMPORT_MAX_EVENTS = env.int("TRACKER_IMPORT_MAX_EVENTS", default=5000)
+TRACKER_IMPORT_MAX_COMMUNICATIONS = env.int("TRACKER_IMPORT_MAX_COMMUNICATIONS", default=2000)
+TRACKER_IMPORT_MAX_PARTICIPANTS = env.int("TRACKER_IMPORT_MAX_PARTICIPANTS", default=1000)
 # Days from the incident's resolution (or declaration while unresolved) to the
 # deadline of an item whose document gives none.
 TRACKER_DEFAULT_DEADLINE_DAYS = env.dict(

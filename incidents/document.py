@@ -9,23 +9,53 @@ Strict where the data drives behaviour (ids, severity, priority, status,
 owners, dates), lenient where real documents vary (any UTC offset, a deadline
 as a date or a timestamp, owner emails in any case, unknown keys and types kept
 with a warning).
+
+Limits come from where they are kept, so that validation and storage cannot
+drift apart: the JSON itself is read by config.json_input (nesting, numbers,
+duplicate keys, characters PostgreSQL refuses), text and email lengths are the
+columns' max_length, dates are held to tracker.models' DEADLINE_MIN..DEADLINE_MAX
+(derived deadlines included), and the list sections that become rows are held to
+the TRACKER_IMPORT_MAX_* settings before anything else is validated.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from django.db import models
+from django.utils import timezone
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 from pydantic import ValidationError as PydanticValidationError
 
-from tracker.models import KNOWN_ITEM_TYPES, Priority, Status, normalise_type
+from config.json_input import JSONInputError, read_json
+from tracker.models import (
+    DEADLINE_MAX,
+    DEADLINE_MIN,
+    KNOWN_ITEM_TYPES,
+    ActionItem,
+    Person,
+    Priority,
+    Status,
+    normalise_type,
+    validate_deadline,
+)
+
+from .models import Communication, Incident, Participant, TimelineEvent
 
 KNOWN_TOP_LEVEL_KEYS = frozenset(
     {
@@ -61,6 +91,14 @@ STATUS_ALIASES = {
 }
 INCIDENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 SEVERITY_RE = re.compile(r"^\s*sev\s*[-_ ]?\s*([1-5])\s*$", re.IGNORECASE)
+# The sections whose entries become rows, and the setting that bounds each: checked
+# on the parsed JSON, before the entries are validated or anything is written.
+SECTION_LIMITS = {
+    "action_items": "TRACKER_IMPORT_MAX_ITEMS",
+    "events": "TRACKER_IMPORT_MAX_EVENTS",
+    "communications": "TRACKER_IMPORT_MAX_COMMUNICATIONS",
+    "participants": "TRACKER_IMPORT_MAX_PARTICIPANTS",
+}
 
 
 @dataclass(frozen=True)
@@ -101,9 +139,15 @@ def _timestamp(value: Any) -> Any:
             f"expected an ISO 8601 timestamp such as 2024-01-15T14:23:00Z, got {value!r}"
         ) from None
     try:
-        return parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed
+        parsed = parsed.astimezone(dt.UTC) if parsed.tzinfo else parsed
     except OverflowError:
         raise ValueError(f"timestamp {value!r} is out of range") from None
+    if not DEADLINE_MIN <= parsed.date() <= DEADLINE_MAX:
+        raise ValueError(
+            f"timestamp {value!r} is outside the supported dates, "
+            f"{DEADLINE_MIN.isoformat()} to {DEADLINE_MAX.isoformat()} (UTC)"
+        )
+    return parsed
 
 
 def _deadline(value: Any) -> Any:
@@ -113,16 +157,20 @@ def _deadline(value: Any) -> Any:
         raise ValueError(f"expected a date (YYYY-MM-DD) or a timestamp, got {_json_type(value)}")
     text = value.strip()
     try:
-        return dt.date.fromisoformat(text)
+        deadline = dt.date.fromisoformat(text)
     except ValueError:
-        pass
+        try:
+            # A timestamp's deadline is its date where it was written (its own offset).
+            deadline = dt.datetime.fromisoformat(text).date()
+        except ValueError:
+            raise ValueError(
+                f"expected a date (YYYY-MM-DD) or an ISO 8601 timestamp, got {value!r}"
+            ) from None
     try:
-        # A timestamp's deadline is its date where it was written (its own offset).
-        return dt.datetime.fromisoformat(text).date()
-    except ValueError:
-        raise ValueError(
-            f"expected a date (YYYY-MM-DD) or an ISO 8601 timestamp, got {value!r}"
-        ) from None
+        validate_deadline(deadline)
+    except DjangoValidationError as exc:
+        raise ValueError(exc.messages[0].rstrip(".")) from None
+    return deadline
 
 
 def _severity(value: Any) -> Any:
@@ -167,6 +215,20 @@ def _email(value: Any) -> Any:
     return email.lower()
 
 
+def column_length(model: type[models.Model], name: str) -> int:
+    """The max_length of a column: what a document's text bound for it may hold."""
+    return model._meta.get_field(name).max_length
+
+
+def _at_most(limit: int) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is not None and len(value) > limit:
+            raise ValueError(f"expected at most {limit:,} characters, got {len(value):,}")
+        return value
+
+    return AfterValidator(check)
+
+
 def _incident_id(value: Any) -> Any:
     if isinstance(value, str) and INCIDENT_ID_RE.match(value.strip()):
         return value.strip()
@@ -198,6 +260,21 @@ Deadline = Annotated[dt.date | None, BeforeValidator(_deadline)]
 Email = Annotated[str | None, BeforeValidator(_email)]
 
 
+def column_text(model: type[models.Model], name: str) -> Any:
+    """Optional text bound for `model.name`: at most that column's length."""
+    return Annotated[OptionalText, _at_most(column_length(model, name))]
+
+
+def column_title(model: type[models.Model], name: str) -> Any:
+    """Required text, stripped, bound for `model.name`: at most that column's length."""
+    return Annotated[RequiredText, _at_most(column_length(model, name))]
+
+
+def column_email(model: type[models.Model], name: str) -> Any:
+    """An optional email address bound for `model.name`: at most that column's length."""
+    return Annotated[Email, _at_most(column_length(model, name))]
+
+
 def _optional(validator):
     return lambda v: None if v is None else validator(v)
 
@@ -209,41 +286,41 @@ class _Section(BaseModel):
 
 class IncidentSection(_Section):
     id: Annotated[str, BeforeValidator(_incident_id)]
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    title: column_title(Incident, "title")
     severity: Annotated[str, BeforeValidator(_severity)]
     status: Annotated[str, BeforeValidator(_strict_str)] = "open"
     declared_at: Timestamp
     resolved_at: Annotated[dt.datetime | None, BeforeValidator(_optional(_timestamp))] = None
-    commander: OptionalText = None
-    service: OptionalText = None
+    commander: column_text(Incident, "commander") = None
+    service: column_text(Incident, "service") = None
     affected_services: list[Text] = Field(default_factory=list)
 
 
 class EventSection(_Section):
     timestamp: Timestamp
     type: OptionalText = None
-    actor: OptionalText = None
+    actor: column_text(TimelineEvent, "actor") = None
     description: OptionalText = None
     metadata: dict[str, Any] | None = None
 
 
 class CommunicationSection(_Section):
     timestamp: Annotated[dt.datetime | None, BeforeValidator(_optional(_timestamp))] = None
-    channel: OptionalText = None
-    audience: OptionalText = None
+    channel: column_text(Communication, "channel") = None
+    audience: column_text(Communication, "audience") = None
     message: OptionalText = None
 
 
 class ParticipantSection(_Section):
-    name: RequiredText
-    role: OptionalText = None
-    email: Email = None
+    name: column_title(Participant, "name")
+    role: column_text(Participant, "role") = None
+    email: column_email(Participant, "email") = None
 
 
 class OnCallSection(_Section):
     primary: OptionalText = None
     secondary: OptionalText = None
-    escalation_manager: Email = None
+    escalation_manager: column_email(Incident, "escalation_manager_email") = None
 
 
 class ContextSection(_Section):
@@ -263,13 +340,9 @@ class ResolutionSection(_Section):
 
 class ActionItemSection(_Section):
     id: Annotated[str | None, BeforeValidator(_item_id)] = None
-    title: Annotated[
-        str,
-        BeforeValidator(_strict_str),
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=500),
-    ]
+    title: column_title(ActionItem, "title")
     description: OptionalText = None
-    owner: Email = None
+    owner: column_email(Person, "email") = None
     priority: Annotated[str, BeforeValidator(_priority)]
     deadline: Deadline = None
     type: OptionalText = None
@@ -292,16 +365,32 @@ class Document(_Section):
 # --- Parsing -----------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ItemDeadline:
+    """An item's deadline: the document's, else derived from its priority."""
+
+    deadline: dt.date | None
+    derived: bool
+
+
 @dataclass
 class ParsedDocument:
     raw: bytes
     data: dict[str, Any]
     document: Document
     warnings: list[Problem] = field(default_factory=list)
+    # One per action item, in the document's order.
+    deadlines: list[ItemDeadline] = field(default_factory=list)
 
 
-def parse_document(raw: bytes, *, max_bytes: int) -> ParsedDocument:
-    """Decode, parse and validate `raw`; raise DocumentRejected on any error."""
+def parse_document(
+    raw: bytes, *, max_bytes: int, deadline_days: Mapping[str, int] | None = None
+) -> ParsedDocument:
+    """Decode, parse and validate `raw`; raise DocumentRejected on any error.
+
+    `deadline_days` (TRACKER_DEFAULT_DEADLINE_DAYS by default) gives the days from
+    the incident's resolution, or declaration, to the deadline of an item without one.
+    """
     if len(raw) > max_bytes:
         raise DocumentRejected(
             [Problem("$", f"document is {len(raw):,} bytes; the limit is {max_bytes:,} bytes")]
@@ -309,36 +398,16 @@ def parse_document(raw: bytes, *, max_bytes: int) -> ParsedDocument:
     if not raw.strip():
         raise DocumentRejected([Problem("$", "document is empty")])
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
+        data = read_json(raw)
+    except JSONInputError as exc:
         raise DocumentRejected(
-            [Problem("$", f"document is not valid UTF-8 (byte {exc.start}: {exc.reason})")]
+            [Problem(p.path, _as_document(p.message)) for p in exc.problems]
         ) from None
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except _NonStandardNumber as exc:
-        raise DocumentRejected([Problem("$", str(exc))]) from None
-    except json.JSONDecodeError as exc:
-        hint = " (the document looks truncated)" if exc.pos >= len(text.rstrip()) else ""
-        raise DocumentRejected(
-            [
-                Problem(
-                    "$", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}{hint}"
-                )
-            ]
-        ) from None
-    except RecursionError:
-        raise DocumentRejected([Problem("$", "document is nested too deeply")]) from None
     if not isinstance(data, dict):
         raise DocumentRejected(
             [Problem("$", f"expected a JSON object at the top level, got {_json_type(data)}")]
         )
-    try:
-        unstorable = list(_unstorable_strings(data, ""))
-    except RecursionError:
-        raise DocumentRejected([Problem("$", "document is nested too deeply")]) from None
-    if unstorable:
-        raise DocumentRejected(unstorable)
+    _check_section_sizes(data)
     for key in (
         "events",
         "communications",
@@ -356,37 +425,75 @@ def parse_document(raw: bytes, *, max_bytes: int) -> ParsedDocument:
         document = Document.model_validate(data)
     except PydanticValidationError as exc:
         raise DocumentRejected(_problems_from_pydantic(exc, data)) from None
-    except RecursionError:
-        raise DocumentRejected([Problem("$", "document is nested too deeply")]) from None
 
     parsed = ParsedDocument(raw=raw, data=data, document=document)
     _check_item_identities(parsed)
+    parsed.deadlines = _item_deadlines(
+        document,
+        settings.TRACKER_DEFAULT_DEADLINE_DAYS if deadline_days is None else deadline_days,
+    )
     _collect_warnings(parsed)
     return parsed
 
 
-class _NonStandardNumber(ValueError):
-    pass
+def _as_document(message: str) -> str:
+    # config.json_input speaks of any JSON text; here it is the document.
+    return message.replace("not valid UTF-8", "document is not valid UTF-8").replace(
+        "(it looks truncated)", "(the document looks truncated)"
+    )
 
 
-def _reject_constant(name: str) -> Any:
-    raise _NonStandardNumber(f"{name} is not a JSON number")
+def _check_section_sizes(data: dict[str, Any]) -> None:
+    """Refuse a section with more entries than its setting allows, before validating
+    them: each entry costs rows, queries and memory, and admin and incident pages show
+    them all."""
+    problems = []
+    for key, setting in SECTION_LIMITS.items():
+        limit = getattr(settings, setting)
+        entries = data.get(key)
+        if isinstance(entries, list) and len(entries) > limit:
+            problems.append(
+                Problem(key, f"{len(entries):,} entries; the limit is {limit:,} ({setting})")
+            )
+    if problems:
+        raise DocumentRejected(problems)
 
 
-def _unstorable_strings(value: Any, path: str):
-    """NUL characters and lone surrogates cannot be stored by PostgreSQL: refuse them."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            yield Problem(path or "$", "contains a NUL character (\\u0000)")
-        elif any("\ud800" <= ch <= "\udfff" for ch in value):
-            yield Problem(path or "$", "contains an unpaired surrogate (invalid Unicode)")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _unstorable_strings(key, path)
-            yield from _unstorable_strings(item, f"{path}.{key}" if path else key)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _unstorable_strings(item, f"{path}[{index}]")
+def _item_deadlines(doc: Document, days_by_priority: Mapping[str, int]) -> list[ItemDeadline]:
+    """Each item's deadline; one derived past the supported dates is an error at its path.
+
+    A derived deadline counts its priority's days from the incident's resolution, or
+    its declaration while unresolved, on the server's date (TIME_ZONE).
+    """
+    base = doc.incident.resolved_at or doc.incident.declared_at
+    base = base if base.tzinfo else base.replace(tzinfo=dt.UTC)
+    base_date = timezone.localdate(base)
+    deadlines, problems = [], []
+    for index, item in enumerate(doc.action_items):
+        if item.deadline is not None:
+            deadlines.append(ItemDeadline(item.deadline, derived=False))
+            continue
+        days = days_by_priority.get(item.priority)
+        derived = None
+        if days is not None:
+            try:
+                derived = base_date + dt.timedelta(days=days)
+            except OverflowError:
+                derived = dt.date.max
+            if not DEADLINE_MIN <= derived <= DEADLINE_MAX:
+                problems.append(
+                    Problem(
+                        f"action_items[{index}].deadline",
+                        f"no deadline given, and {item.priority}'s {days} days from "
+                        f"{base_date.isoformat()} fall outside the supported deadlines, "
+                        f"{DEADLINE_MIN.isoformat()} to {DEADLINE_MAX.isoformat()}; "
+                        "give the item a deadline",
+                    )
+                )
+        deadlines.append(ItemDeadline(derived, derived=True))
+    if problems:
+        raise DocumentRejected(problems)
+    return deadlines
 
 
 def item_source_key(item: ActionItemSection) -> str:
@@ -405,9 +512,19 @@ def normalise_title(title: str) -> str:
 def _check_item_identities(parsed: ParsedDocument) -> None:
     seen: dict[str, int] = {}
     errors = []
+    longest = column_length(ActionItem, "source_key")
     for index, item in enumerate(parsed.document.action_items):
         key = item_source_key(item)
-        if key in seen:
+        if len(key) > longest:
+            # Only titles of characters that normalise to several (NFKC) grow so long.
+            errors.append(
+                Problem(
+                    f"action_items[{index}].title",
+                    f"this title normalises to {len(key) - len('title:'):,} characters, too "
+                    "long to identify the item; give the item an id",
+                )
+            )
+        elif key in seen:
             what = "id" if item.id is not None else "title"
             errors.append(
                 Problem(
@@ -466,7 +583,8 @@ def _problems_from_pydantic(exc: PydanticValidationError, data: Any) -> list[Pro
             message = f"expected an object, got {_json_type(error['input'])}"
         elif error["type"] == "list_type":
             message = f"expected a list, got {_json_type(error['input'])}"
-        elif error["type"] == "string_too_short":
+        elif error["type"] in {"string_too_short", "too_short"}:
+            # "too_short" when the stripped text is checked after a column's length.
             message = "must not be empty"
         else:
             message = error["msg"][0].lower() + error["msg"][1:]

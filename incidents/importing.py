@@ -314,15 +314,10 @@ class _Merge:
 
     def _document_items(self) -> dict[str, dict[str, Any]]:
         """Each item of the document as the values it gives, keyed by identity."""
-        base = self.doc.incident.resolved_at or self.doc.incident.declared_at
-        base_date = timezone.localdate(as_aware(base))
         items = {}
         for index, section in enumerate(self.doc.action_items):
-            deadline = section.deadline
-            derived = deadline is None
-            if derived:
-                days = settings.TRACKER_DEFAULT_DEADLINE_DAYS.get(section.priority)
-                deadline = base_date + dt.timedelta(days=days) if days is not None else None
+            # Derived from the priority when the document gives none (see parse_document).
+            deadline = self.parsed.deadlines[index]
             items[item_source_key(section)] = {
                 "index": index,
                 "values": {
@@ -332,9 +327,9 @@ class _Merge:
                     "priority": section.priority,
                     "type": normalise_type(section.type),
                     "status": section.status,
-                    "deadline": deadline.isoformat() if deadline else None,
+                    "deadline": deadline.deadline.isoformat() if deadline.deadline else None,
                 },
-                "deadline_derived": derived,
+                "deadline_derived": deadline.derived,
                 "completed_at": as_aware(section.completed_at),
                 "extra": section.model_extra or {},
             }

@@ -37,7 +37,6 @@ def assert_nothing_written():
         (b"[1, 2, 3]", "expected a JSON object at the top level, got a list"),
         (b'"just a string"', "expected a JSON object at the top level, got a string"),
         (b"null", "expected a JSON object at the top level, got null"),
-        (b'{"incident": NaN}', "NaN is not a JSON number"),
         (b"{'incident': 1}", "invalid JSON at line 1, column 2"),
     ],
 )
@@ -47,6 +46,16 @@ def test_it_rejects_unreadable_documents_with_a_clear_message(raw, message):
     assert summary.result == "rejected"
     assert summary.errors[0].path == "$"
     assert message in summary.errors[0].message
+    assert_nothing_written()
+
+
+def test_it_rejects_a_non_standard_number_naming_its_path():
+    summary = import_doc(b'{"incident": NaN}')
+
+    assert summary.result == "rejected"
+    assert [(e.path, e.message) for e in summary.errors] == [
+        ("incident", "NaN is not a JSON number")
+    ]
     assert_nothing_written()
 
 
