@@ -14,6 +14,7 @@ from tracker import services
 from tracker.models import ActionItemChange, ChangeSource, TicketLink, TicketSyncState
 from tracker.models import TicketWebhookDelivery as Delivery
 from tracker.ticketing import backend_config, pull, push, reset_backend
+from tracker.ticketing.base import TicketError
 from tracker.ticketing.github import GitHubBackend
 
 from . import fakes
@@ -50,6 +51,7 @@ def github(httpserver, settings):
     yield fake
     fake.release()
     reset_backend()
+    fake.assert_kept_contract()
 
 
 def build_backend(**options) -> GitHubBackend:
@@ -393,3 +395,39 @@ def test_it_links_an_existing_issue_by_its_url_and_takes_its_status(github, back
     assert github.marked(push.ticket_marker(item.pk)) == [issue]
     assert github.labels(number) == ["followup", "status: in progress", "priority: P2"]
     assert len(github.issues) == 1
+
+
+# --- The fake held to GitHub's own description ----------------------------------
+
+
+def test_the_contract_names_an_endpoint_a_parameter_and_a_field_github_does_not_have(
+    github, backend
+):
+    number = github.file("Filed by hand")
+
+    backend.client.get("/repos/acme/ops/issues", params={"lables": "followup"})
+    with pytest.raises(TicketError):
+        backend.client.get("/repos/acme/ops/tickets/1")
+    backend.client.patch(f"/repos/acme/ops/issues/{number}", json={"due_on": "2030-01-01"})
+    with pytest.raises(TicketError):
+        backend.client.patch(f"/repos/acme/ops/issues/{number}", json={"state": "shut"})
+    problems, github.violations = github.violations, []
+
+    assert len(problems) == 4, problems
+    assert "query parameters not described: ['lables']" in problems[0]
+    assert "GitHub describes no GET /repos/acme/ops/tickets/1" in problems[1]
+    assert "body fields not described: ['due_on']" in problems[2]
+    assert "at state: 'shut' is not one of ['open', 'closed']" in problems[3]
+
+
+def test_the_contract_names_what_an_answer_of_the_fake_lacks(github, backend):
+    number = github.file("Filed by hand")
+    del github.issues[number]["node_id"]
+    github.issues[number]["due_on"] = "2030-01-01"
+
+    backend.fetch(str(number))
+    problems, github.violations = github.violations, []
+
+    assert len(problems) == 2, problems
+    assert "'node_id' is a required property" in problems[0]
+    assert "fields not described: ['due_on']" in problems[1]

@@ -14,6 +14,7 @@ from tracker import services
 from tracker.models import ActionItemChange, ChangeSource, TicketLink, TicketSyncState
 from tracker.models import TicketWebhookDelivery as Delivery
 from tracker.ticketing import backend_config, pull, push, reset_backend
+from tracker.ticketing.base import TicketError
 from tracker.ticketing.jira import JiraBackend
 
 from . import fakes
@@ -56,6 +57,7 @@ def jira(httpserver, settings):
     yield fake
     fake.release()
     reset_backend()
+    fake.assert_kept_contract()
 
 
 def build_backend(**options) -> JiraBackend:
@@ -104,11 +106,11 @@ def test_it_creates_an_issue_with_the_items_fields(jira, backend):
     assert description.startswith("Trip after 5 failures in 10 s.")
     assert "INC-2024-0142" in description
     assert f"/items/{item.pk}/" in description
-    assert fields["priority"] == {"name": "Medium"}
+    assert fields["priority"]["name"] == "Medium"
     assert fields["duedate"] == "2030-03-01"
     assert fields["assignee"]["accountId"] == "acc-alice"
     assert fields["labels"] == [push.ticket_marker(item.pk), "followup"]
-    assert fields["status"] == {"name": "To Do"}
+    assert fields["status"]["name"] == "To Do"
 
 
 def test_it_moves_the_issue_through_the_workflow_by_target_status_name(jira, backend):
@@ -162,9 +164,9 @@ def test_it_makes_one_issue_when_the_answer_to_the_create_is_lost(jira):
     link = reload(item).ticket_link
     assert (link.state, link.key) == (TicketSyncState.SYNCED, "OPS-1")
     fields = jira.issues["OPS-1"]["fields"]
-    assert (fields["summary"], fields["priority"]) == (
+    assert (fields["summary"], fields["priority"]["name"]) == (
         "Circuit breaker for the payment client",
-        {"name": "High"},
+        "High",
     )
     assert jira.status("OPS-1") == "In Progress"
 
@@ -198,9 +200,9 @@ def test_it_converges_after_an_outage_during_a_burst_of_changes(jira, backend):
         (issue,) = jira.marked(push.ticket_marker(item.pk))
         assert issue["key"] == item.ticket_link.key
         fields = issue["fields"]
-        assert (fields["summary"], fields["priority"]) == (
+        assert (fields["summary"], fields["priority"]["name"]) == (
             f"Follow-up {n} (revised)",
-            {"name": "Low"},
+            "Low",
         )
         assert fields["status"]["name"] == ("Done" if n < 2 else "In Progress")
         assert fields["duedate"] == (None if n == 5 else "2030-03-01")
@@ -425,3 +427,43 @@ def test_it_reads_back_changes_to_an_issue_it_linked(jira, backend):
 
     assert (report.error, report.changed) == ("", 1)
     assert reload(item).status == "done"
+
+
+# --- The fake held to Jira's own description ----------------------------------------
+
+
+def test_the_contract_names_an_endpoint_a_parameter_and_a_field_jira_does_not_have(jira, backend):
+    key = jira.file("Filed by hand")
+
+    backend.client.get(f"/rest/api/3/issue/{key}", params={"field": "summary"})
+    with pytest.raises(TicketError):
+        backend.client.get(f"/rest/api/3/issue/{key}/labels")
+    backend.client.put(f"/rest/api/3/issue/{key}", json={"fields": {}, "labels": ["x"]})
+    with pytest.raises(TicketError):
+        backend.client.post(
+            "/rest/api/3/search/jql",
+            json={
+                "jql": 'project = "OPS" AND labels = "x" ORDER BY created ASC',
+                "maxResults": "9",
+            },
+        )
+    problems, jira.violations = jira.violations, []
+
+    assert len(problems) == 4, problems
+    assert "query parameters not described: ['field']" in problems[0]
+    assert f"Jira describes no GET /rest/api/3/issue/{key}/labels" in problems[1]
+    assert "body fields not described: ['labels']" in problems[2]
+    assert "at maxResults: '9' is not of type 'integer'" in problems[3]
+
+
+def test_the_contract_names_what_an_answer_of_the_fake_lacks(jira, backend):
+    key = jira.file("Filed by hand")
+    jira.issues[key]["id"] = 10001  # Jira's ids are strings
+    jira.issues[key]["summary"] = "misplaced"
+
+    backend.fetch(key)
+    problems, jira.violations = jira.violations, []
+
+    assert len(problems) == 2, problems
+    assert "at id: 10001 is not of type 'string'" in problems[0]
+    assert "fields not described: ['summary']" in problems[1]
