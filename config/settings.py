@@ -429,6 +429,9 @@ TICKETS_RATE_LIMIT = env.float("TICKETS_RATE_LIMIT", default=10.0)
 # Ticket URLs are configuration; by default they may not point at loopback or
 # link-local addresses (cloud metadata services). Tests and same-host setups opt in.
 TICKETS_ALLOW_LOCAL_ADDRESSES = env.bool("TICKETS_ALLOW_LOCAL_ADDRESSES", default=False)
+# Ticket URLs reach only globally routable addresses; a self-hosted ticket system on
+# a private network is allowed by naming its network, e.g. "10.20.0.0/16".
+TICKETS_ALLOWED_NETWORKS = env.list("TICKETS_ALLOWED_NETWORKS", default=[])
 # How long a failing push waits before its next attempt: doubled per failure, capped.
 TICKETS_RETRY_BASE_SECONDS = env.int("TICKETS_RETRY_BASE_SECONDS", default=60)
 TICKETS_RETRY_MAX_SECONDS = env.int("TICKETS_RETRY_MAX_SECONDS", default=3600)

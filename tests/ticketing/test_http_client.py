@@ -444,6 +444,24 @@ def test_it_follows_an_absolute_url_on_its_own_origin(httpserver, make_client):
         ("0.0.0.0", "0.0.0.0", "unspecified"),
         ("[::]", "::", "unspecified"),
         ("localhost", "127.0.0.1", "loopback"),
+        # IPv4 carried inside IPv6, which Python's own flags miss or call global.
+        ("[::127.0.0.1]", "::7f00:1", "loopback"),
+        ("[::ffff:0:7f00:1]", "::ffff:0:7f00:1", "loopback"),
+        ("[64:ff9b::7f00:1]", "64:ff9b::7f00:1", "loopback"),
+        ("[64:ff9b::a9fe:a9fe]", "64:ff9b::a9fe:a9fe", "link-local"),
+        ("[2002:7f00:1::1]", "2002:7f00:1::1", "loopback"),
+        (
+            "[2001:0:4136:e378:8000:63bf:80ff:fffe]",
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            "loopback",
+        ),
+        # The IPv6 cloud metadata address, and private networks.
+        ("[fd00:ec2::254]", "fd00:ec2::254", "private"),
+        ("10.1.2.3", "10.1.2.3", "private"),
+        ("192.168.0.10", "192.168.0.10", "private"),
+        ("100.64.0.1", "100.64.0.1", "not globally routable"),
+        ("224.0.0.1", "224.0.0.1", "multicast"),
+        ("240.0.0.1", "240.0.0.1", "private"),
     ],
 )
 def test_it_refuses_local_addresses_before_connecting(make_client, connects, host, address, kind):
@@ -459,8 +477,10 @@ def test_it_refuses_local_addresses_before_connecting(make_client, connects, hos
     assert client.requests_sent == 0
 
 
-def test_it_allows_private_addresses(make_client, connects, sleeps):
-    client = make_client(base_url="http://10.1.2.3/api", allow_local=False, max_retries=0)
+def test_it_allows_a_private_network_that_settings_name(make_client, connects, sleeps):
+    client = make_client(
+        base_url="http://10.1.2.3/api", allow_local=False, allowed=["10.0.0.0/8"], max_retries=0
+    )
 
     with pytest.raises(TicketError) as caught:
         client.get("issues.json")
@@ -468,6 +488,81 @@ def test_it_allows_private_addresses(make_client, connects, sleeps):
     # The guard let it through: the connection itself was then refused.
     assert connects == [("10.1.2.3", 80)]
     assert caught.value.permanent is False
+
+
+def test_it_refuses_a_private_network_that_settings_do_not_name(make_client, connects):
+    client = make_client(base_url="http://10.1.2.3/api", allow_local=False, allowed=["10.9.0.0/16"])
+
+    with pytest.raises(TicketError) as caught:
+        client.get("issues.json")
+
+    assert caught.value.permanent is True
+    assert "10.1.2.3, a private address" in caught.value.message
+    assert connects == []
+
+
+def test_it_sends_through_the_pinned_connection_to_an_allowed_network(httpserver, make_client):
+    httpserver.expect_request("/api/x").respond_with_json({"ok": True})
+    client = make_client(allow_local=False, allowed=["127.0.0.0/8"])
+
+    assert client.get("x").json() == {"ok": True}
+    assert client.get("x").json() == {"ok": True}  # a kept-alive connection, reused
+
+    assert len(httpserver.log) == 2
+
+
+def test_it_allows_a_global_ipv4_address_behind_nat64(make_client, connects, sleeps):
+    client = make_client(
+        base_url="http://[64:ff9b::5db8:d822]/api", allow_local=False, max_retries=0
+    )
+
+    with pytest.raises(TicketError) as caught:
+        client.get("issues.json")
+
+    assert caught.value.permanent is False  # let through, then refused by the "network"
+    assert [address[0] for address in connects] == ["64:ff9b::5db8:d822"]
+
+
+def test_it_refuses_a_name_if_any_of_its_addresses_is_local(make_client, connects, monkeypatch):
+    def resolve(host, port, *args, **kwargs):
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port)),
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    client = make_client(base_url="https://tickets.example/api", allow_local=False)
+
+    with pytest.raises(TicketError) as caught:
+        client.get("x")
+
+    assert "resolves to 127.0.0.1, a loopback address" in caught.value.message
+    assert connects == []
+
+
+def test_it_connects_to_the_address_it_checked_not_a_second_answer(
+    make_client, connects, monkeypatch
+):
+    # DNS rebinding: the first answer is global, any later one loopback. The request
+    # must go to the checked address, and the name must be looked up once.
+    real_getaddrinfo = socket.getaddrinfo
+    asked: list[str] = []
+
+    def resolve(host, port, *args, **kwargs):
+        if host == "tickets.example":
+            asked.append(host)
+            address = "93.184.216.34" if len(asked) == 1 else "127.0.0.1"
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    client = make_client(base_url="https://tickets.example/api", allow_local=False, max_retries=0)
+
+    with pytest.raises(TicketError):
+        client.get("x")
+
+    assert asked == ["tickets.example"]
+    assert connects == [("93.184.216.34", 443)]
 
 
 def test_it_allows_local_addresses_when_settings_say_so(httpserver, settings, sleeps):

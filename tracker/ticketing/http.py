@@ -3,7 +3,8 @@
 Backends only build requests and read responses; what can go wrong on the wire
 is decided here, once: timeouts, bounded retries with jittered backoff, the
 remote's `Retry-After` and rate-limit headers, a per-backend rate limit, a guard
-against addresses a ticket URL must not reach, and errors a person can act on
+that lets a ticket URL reach only globally routable addresses (and connects to
+the address it checked), and errors a person can act on
 (`TicketError`, `TicketNotFound`).
 
 Two promises the sync relies on:
@@ -34,13 +35,16 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 import requests
+import requests.adapters
 import requests.auth
+import urllib3
+import urllib3.connection
 from django.conf import settings
 from urllib3.exceptions import NewConnectionError
 
@@ -57,8 +61,24 @@ RETRY_ANY_METHOD = frozenset({408, 425, 429, 503})
 # the upstream): sent again only when sending twice does no harm.
 RETRY_IDEMPOTENT = frozenset({500, 502, 504})
 NOT_FOUND = frozenset({404, 410})
+# GitHub's secondary rate limit is a 403 (or 429) naming no wait: its documentation
+# says to wait at least a minute when neither Retry-After nor an exhausted quota
+# says how long.
+SECONDARY_RATE_LIMIT = "secondary rate limit"
+SECONDARY_RATE_LIMIT_WAIT = 60.0
 ERROR_TEXT_MAX_CHARS = 300
 DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class TicketRedirected(TicketError):
+    """A redirect, not followed: `location` is where it points (made absolute).
+    A backend whose API documents a redirect worth following (GitHub's
+    transferred issues) may send the request there itself: `HttpClient` refuses
+    a location off `base_url`'s origin, and checks its address as any other."""
+
+    def __init__(self, message: str, *, status: int, location: str | None) -> None:
+        super().__init__(message, permanent=True, status=status)
+        self.location = location
 
 
 @dataclass(frozen=True)
@@ -101,10 +121,12 @@ class HttpClient:
         max_retries: int | None = None,
         rate_per_second: float | None = None,
         allow_local: bool | None = None,
+        allowed: Iterable[str] | None = None,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         max_wait: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        retry_statuses: frozenset[int] = frozenset(),
     ) -> None:
         base = urlsplit(base_url.strip())
         if base.scheme not in DEFAULT_PORTS or not base.hostname:
@@ -120,15 +142,24 @@ class HttpClient:
         self.allow_local = bool(
             settings.TICKETS_ALLOW_LOCAL_ADDRESSES if allow_local is None else allow_local
         )
+        self.allowed_networks = allowed_networks(
+            settings.TICKETS_ALLOWED_NETWORKS if allowed is None else allowed
+        )
         if self.timeout <= 0 or self.max_retries < 0 or self.rate_per_second < 0:
             raise ValueError(f"{name}: timeout must be > 0, max_retries and rate >= 0")
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.max_wait = max_wait
         self.sleep = sleep
+        # Statuses this remote answers for "not done, try again", whatever the
+        # method (Jira's 409 for a conflicting update).
+        self.retry_statuses = frozenset(retry_statuses)
         self.requests_sent = 0
         self._count_lock = threading.Lock()
         self.session = requests.Session()
+        adapter = _PinnedAdapter()
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         if headers:
             self.session.headers.update(headers)
         if auth is not None:
@@ -297,16 +328,18 @@ class HttpClient:
             # The query is left out: an http->https redirect repeats our API key.
             location = response.headers.get("Location")
             target = f", redirecting to {_loggable(location)}" if location else ""
-            raise TicketError(
+            raise TicketRedirected(
                 f"{where} {answered}{target}; redirects are not followed, fix the URL",
-                permanent=True,
                 status=status,
+                location=urljoin(response.url, location) if location else None,
             )
         text = remote_error_text(response)
         detail = f"{answered}: {text}" if text else answered
         wait = _requested_wait(response)
+        if wait is None and status in (403, 429) and SECONDARY_RATE_LIMIT in text.casefold():
+            wait = SECONDARY_RATE_LIMIT_WAIT
         rate_limited = status == 403 and wait is not None
-        if status in RETRY_ANY_METHOD or rate_limited:
+        if status in RETRY_ANY_METHOD or status in self.retry_statuses or rate_limited:
             return _Retryable(str(status), detail, elapsed_ms, status=status, wait=wait)
         if status in RETRY_IDEMPOTENT:
             if unsafe:
@@ -342,29 +375,34 @@ class HttpClient:
         return path
 
     def _check_address(self, url: str) -> None:
-        """Refuse hosts that resolve to loopback, link-local or unspecified addresses.
+        """Resolve the host once, refuse it unless every address is globally
+        routable (or in TICKETS_ALLOWED_NETWORKS), and pin the connection to the
+        checked address, so a resolver that answers differently a moment later
+        (DNS rebinding) cannot steer the request elsewhere.
 
-        Resolved again before every request, cached nowhere, so a DNS answer
-        that changes is seen. (requests resolves once more to connect: a
-        resolver that answers differently within that instant is not caught.)
-        Private (RFC 1918) addresses are allowed: self-hosted trackers live there.
+        Resolved again before every request, cached nowhere, so a DNS answer that
+        changes is seen; a connection kept open from an earlier request was made
+        to an address checked then.
         """
         if self.allow_local:
+            _pinned.__dict__.pop("address", None)
             return
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or DEFAULT_PORTS[parts.scheme]
+        checked = None
         for *_, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
             address = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-            kind = local_address_kind(address)
+            kind = refused_address_kind(address, allowed=self.allowed_networks)
             if kind:
-                mapped = getattr(address, "ipv4_mapped", None)
-                said = f"::ffff:{mapped}" if mapped else str(address)  # not "::ffff:7f00:1"
                 raise TicketError(
-                    f"{self.name}: refusing to connect to {host}: it resolves to {said}, "
-                    f"a {kind} address (TICKETS_ALLOW_LOCAL_ADDRESSES allows it)",
+                    f"{self.name}: refusing to connect to {host}: it resolves to "
+                    f"{_shown_address(address)}, a {kind} address (TICKETS_ALLOWED_NETWORKS "
+                    "allows chosen networks, TICKETS_ALLOW_LOCAL_ADDRESSES every address)",
                     permanent=True,
                 )
+            checked = checked or str(address)
+        _pinned.address = (host.lower(), port, checked)
 
     def _wait_for_rate_limit(self) -> None:
         if self.rate_per_second <= 0:
@@ -408,12 +446,50 @@ class HttpClient:
 # --- Module helpers -------------------------------------------------------------
 
 
-def local_address_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """ "loopback", "link-local" or "unspecified" for an address a ticket URL may not
-    reach (cloud metadata lives at 169.254.169.254), else None."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        # ::ffff:127.0.0.1 reaches 127.0.0.1, and Python 3.11 does not call it loopback.
-        address = address.ipv4_mapped
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[bool, list[ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address reaches or carries, and whether it only
+    wraps them. Wrappers: mapped (::ffff:a.b.c.d), translated (::ffff:0:a.b.c.d),
+    compatible (::a.b.c.d) and NAT64 (64:ff9b::/96, 64:ff9b:1::/48), judged by the
+    IPv4 address alone; tunnels (6to4, Teredo) are judged by both."""
+    value = int(address)
+    low32 = ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    if address.ipv4_mapped is not None:
+        return True, [address.ipv4_mapped]
+    if value >> 32 == 0xFFFF0000 or (value >> 32 == 0 and value > 1):  # translated, compatible
+        return True, [low32]
+    if address in _NAT64_WELL_KNOWN or address in _NAT64_LOCAL:
+        return True, [low32]
+    tunnelled = []
+    if address.sixtofour is not None:
+        tunnelled.append(address.sixtofour)
+    if address.teredo is not None:
+        tunnelled.extend(address.teredo)
+    return False, tunnelled
+
+
+def refused_address_kind(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+    *,
+    allowed: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (),
+) -> str | None:
+    """Why a ticket URL may not reach `address` ("loopback", "link-local",
+    "unspecified", "private", "multicast", "reserved", "not globally routable"),
+    or None. Cloud metadata lives at 169.254.169.254 and fd00:ec2::254; an
+    address in an `allowed` network (TICKETS_ALLOWED_NETWORKS) is let through."""
+    candidates: list = [address]
+    if isinstance(address, ipaddress.IPv6Address):
+        wraps, carried = embedded_ipv4(address)
+        candidates = carried if wraps else [*carried, address]
+    for candidate in candidates:
+        if any(candidate in network for network in allowed if network.version == candidate.version):
+            continue
+        kind = _address_kind(candidate)
+        if kind:
+            return kind
+    return None
+
+
+def _address_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     if address.is_loopback:
         return "loopback"
     if address.is_link_local:
@@ -421,7 +497,86 @@ def local_address_kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -
     # 0.0.0.0/8 ("this network"): Linux connects 0.0.0.0 to the local host.
     if address.is_unspecified or (address.version == 4 and int(address) >> 24 == 0):
         return "unspecified"
+    if address.is_multicast:
+        return "multicast"
+    if address.is_private:
+        return "private"
+    if address.is_reserved:
+        return "reserved"
+    if not address.is_global:
+        return "not globally routable"
     return None
+
+
+def _shown_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    mapped = getattr(address, "ipv4_mapped", None)
+    return f"::ffff:{mapped}" if mapped else str(address)  # not "::ffff:7f00:1"
+
+
+def allowed_networks(
+    values: Iterable[str],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """TICKETS_ALLOWED_NETWORKS as networks; ValueError names a bad entry."""
+    networks = []
+    for value in values:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError as exc:
+            raise ValueError(f"TICKETS_ALLOWED_NETWORKS: {exc}") from None
+    return tuple(networks)
+
+
+_NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+# --- Connections to the checked address --------------------------------------------
+
+# The address _check_address approved for the request this thread is sending:
+# (host, port, address). The client is used from one thread at a time.
+_pinned = threading.local()
+
+
+class _PinnedConnectionMixin:
+    """Connects to the address the guard checked instead of resolving the host
+    again; TLS still verifies the certificate against the host name."""
+
+    def _new_conn(self):
+        pin = getattr(_pinned, "address", None)
+        host = self._dns_host
+        if pin is not None:
+            if (pin[0].rstrip("."), pin[1]) != (host.lower().strip("[]").rstrip("."), self.port):
+                raise NewConnectionError(self, f"{host} was not the host the guard checked")
+            self._dns_host = pin[2]
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = host
+
+
+class _PinnedHTTPConnection(_PinnedConnectionMixin, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _PinnedHTTPSConnection(_PinnedConnectionMixin, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _PinnedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _PinnedHTTPConnection
+
+
+class _PinnedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _PinnedHTTPSConnection
+
+
+class _PinnedAdapter(requests.adapters.HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _PinnedHTTPPool,
+            "https": _PinnedHTTPSPool,
+        }
 
 
 def remote_error_text(response: requests.Response) -> str:
