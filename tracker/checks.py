@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.checks import Error, register
 
 from . import ticketing
+from .ticketing.http import allowed_networks
 
 
 @register("tickets")
@@ -11,6 +12,10 @@ def ticket_backend_configured(app_configs, **kwargs) -> list[Error]:
     name = settings.TICKETS_BACKEND
     if not name:
         return []
+    try:
+        allowed_networks(settings.TICKETS_ALLOWED_NETWORKS)
+    except ValueError as exc:
+        return [Error(str(exc), hint="Use networks such as 10.20.0.0/16.", id="tracker.E003")]
     if name not in ticketing.BACKENDS:
         return [
             Error(

@@ -179,3 +179,14 @@ def test_it_reports_nothing_for_a_complete_configuration(settings, backend, comp
         setattr(settings, name, value)
 
     assert ticket_errors() == []
+
+
+def test_it_reports_a_bad_allowed_network(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.TICKETS_BACKEND = "redmine"
+    settings.TICKETS_ALLOWED_NETWORKS = ["10.0.0.0/33"]
+
+    with pytest.raises(SystemCheckError, match="TICKETS_ALLOWED_NETWORKS"):
+        call_command("check", tags=["tickets"])
