@@ -37,7 +37,6 @@ import concurrent.futures
 import datetime as dt
 import json
 import os
-import platform
 import random
 import secrets
 import signal
@@ -50,9 +49,10 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+import common
+
+ROOT = common.ROOT
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/tracker_apibench"
 API_PATH = "/api/v1/action-items/?status=open&ordering=deadline&limit=100"
 
@@ -119,23 +119,7 @@ FLOOR_COUNT_SQL = "SELECT count(*) FROM tracker_actionitem WHERE status = 'open'
 OPEN_STATUSES = ("open", "in_progress", "blocked")
 
 
-# --- Database ------------------------------------------------------------------
-
-
-def postgres_recreate(url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def psycopg_dsn(url: str) -> str:
-    return url.replace("postgres://", "postgresql://", 1)
+# --- Data ----------------------------------------------------------------------
 
 
 def weighted(rng: random.Random, choices: list[tuple[str, int]]) -> str:
@@ -144,9 +128,7 @@ def weighted(rng: random.Random, choices: list[tuple[str, int]]) -> str:
 
 def setup_worker(args: argparse.Namespace) -> None:
     """Child process (Django configured for the bench database): load, token, inspect."""
-    import django
-
-    django.setup()
+    common.django_setup()
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.db import connection, transaction
@@ -430,7 +412,7 @@ def load_worker(args: argparse.Namespace) -> None:
     if args.load == "api":
         request = api_request_fn(args.base_url, os.environ["BENCH_API_TOKEN"])
     else:
-        request = floor_request_fn(psycopg_dsn(args.postgres_url))
+        request = floor_request_fn(common.psycopg_url(args.postgres_url))
     if args.warmup:
         run_load(request, concurrency=args.concurrency, duration=60, max_requests=args.warmup)
     latencies, errors, wall = run_load(
@@ -484,37 +466,17 @@ def stop(process: subprocess.Popen | None) -> None:
 
 
 def machine_info(postgres_url: str) -> dict[str, Any]:
-    import django
+    """common.machine_info, with the versions of what serves and requests the page."""
     import gunicorn
-    import psycopg
     import requests
     import rest_framework
 
-    cpu_model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    memory_gb = None
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        memory_gb = round(int(meminfo.read_text().split()[1]) / 1024 / 1024, 1)
-    with psycopg.connect(psycopg_dsn(postgres_url)) as conn:
-        server = conn.execute("SHOW server_version").fetchone()[0]
     return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "memory_gb": memory_gb,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "django": django.get_version(),
+        **common.machine_info(),
         "djangorestframework": rest_framework.VERSION,
-        "psycopg": psycopg.__version__,
         "gunicorn": gunicorn.__version__,
         "requests": requests.__version__,
-        "postgresql": server,
+        "postgresql": common.postgres_version(postgres_url),
     }
 
 
@@ -531,17 +493,11 @@ def child(env: dict, *extra: str, timeout: float = 600) -> dict:
 
 def main(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="api_bench_"))
-    base_env = {
-        **os.environ,
-        "DATABASE_URL": args.postgres_url,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "TRACKER_VAR_DIR": str(workdir / "var"),
-        "LOG_LEVEL": "WARNING",
-    }
+    base_env = common.child_env(args.postgres_url, workdir, debug=True)
     base_env.pop("REDIS_URL", None)
     base_env.pop("CELERY_BROKER_URL", None)
-    setup_env = {**base_env, "DEBUG": "1", "ALLOWED_HOSTS": "127.0.0.1"}
-    common = [
+    setup_env = {**base_env, "ALLOWED_HOSTS": "127.0.0.1"}
+    load_args = [
         "--postgres-url",
         args.postgres_url,
         "--concurrency",
@@ -549,14 +505,10 @@ def main(args: argparse.Namespace) -> None:
     ]
 
     print(f"database: {args.postgres_url} (dropped and created again)", flush=True)
-    postgres_recreate(args.postgres_url)
+    common.postgres_recreate(args.postgres_url)
     gunicorn = None
     try:
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "-v0"], env=setup_env, cwd=ROOT, check=True
-        )
-        migrate_seconds = time.perf_counter() - started
+        migrate_seconds = common.manage(setup_env, "migrate")
         setup = child(
             setup_env,
             "--setup",
@@ -622,7 +574,7 @@ def main(args: argparse.Namespace) -> None:
 
         # Rounds of API then floor, so that whatever else runs on the machine weighs on
         # both alike; the first round of each warms up.
-        loadavg_before = os.getloadavg()
+        loadavg_before = common.load_average()
         runs: dict[str, list[dict]] = {"api": [], "floor": []}
         for round_ in range(args.rounds):
             warmup = ["--warmup", str(args.warmup if round_ == 0 else 0)]
@@ -636,7 +588,7 @@ def main(args: argparse.Namespace) -> None:
                 str(args.duration / args.rounds),
                 "--max-requests",
                 str(max(1, args.max_requests // args.rounds)),
-                *common,
+                *load_args,
                 *warmup,
             )
             floor_run = child(
@@ -647,7 +599,7 @@ def main(args: argparse.Namespace) -> None:
                 "600",
                 "--max-requests",
                 str(len(api_run["latencies"])),
-                *common,
+                *load_args,
                 *warmup,
             )
             runs["api"].append(api_run)
@@ -656,11 +608,11 @@ def main(args: argparse.Namespace) -> None:
                 f"round {round_ + 1}/{args.rounds}: {len(api_run['latencies'])} requests each",
                 flush=True,
             )
-        loadavg_after = os.getloadavg()
+        loadavg_after = common.load_average()
     finally:
         stop(gunicorn)
         if not args.keep:
-            postgres_recreate(args.postgres_url, drop_only=True)
+            common.postgres_drop(args.postgres_url)
 
     api, floor = (
         summarise(
@@ -711,19 +663,13 @@ def main(args: argparse.Namespace) -> None:
                 "queries_per_request": len(setup["queries_per_request"]),
                 "list_query_uses_status_deadline_index": uses_index,
                 "machine": {
-                    **machine_info_safe(args.postgres_url, keep=args.keep),
-                    "loadavg_before": [round(x, 2) for x in loadavg_before],
-                    "loadavg_after": [round(x, 2) for x in loadavg_after],
+                    **machine_info(args.postgres_url),
+                    "loadavg_before": loadavg_before,
+                    "loadavg_after": loadavg_after,
                 },
             }
         )
     )
-
-
-def machine_info_safe(postgres_url: str, *, keep: bool) -> dict[str, Any]:
-    # The bench database is gone unless --keep; ask the server through `postgres`.
-    parts = urlsplit(postgres_url)
-    return machine_info(urlunsplit(parts._replace(path="/postgres")) if not keep else postgres_url)
 
 
 def parse_args() -> argparse.Namespace:
@@ -749,7 +695,6 @@ def parse_args() -> argparse.Namespace:
 
 if __name__ == "__main__":
     arguments = parse_args()
-    sys.path.insert(0, str(ROOT))
     if arguments.setup:
         setup_worker(arguments)
     elif arguments.load:

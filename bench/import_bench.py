@@ -27,10 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -39,9 +36,10 @@ import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+import common
+
+ROOT = common.ROOT
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/tracker_bench"
 DATABASES = ("sqlite", "postgres")
 
@@ -274,23 +272,6 @@ def encode(doc: dict[str, Any]) -> bytes:
 # --- Worker: one database, inside its own process -------------------------------
 
 
-class QueryCounter:
-    """Counts statements by kind and table (SELECT incidents_incident, ...)."""
-
-    TABLE_RE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', re.IGNORECASE)
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.by_statement: Counter[str] = Counter()
-
-    def __call__(self, execute, sql, params, many, context):
-        self.total += 1
-        kind = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "?"
-        match = self.TABLE_RE.search(sql)
-        self.by_statement[f"{kind} {match.group(1)}" if match else kind] += 1
-        return execute(sql, params, many, context)
-
-
 def run_phase(name: str, raws: list[bytes], expected: str) -> tuple[dict[str, Any], dict]:
     """Import `raws` in order; the figures, and the statements issued per document."""
     from django.db import connection
@@ -298,7 +279,7 @@ def run_phase(name: str, raws: list[bytes], expected: str) -> tuple[dict[str, An
     from incidents.importing import import_document
 
     results: Counter[str] = Counter()
-    counter = QueryCounter()
+    counter = common.QueryCounter()
     per_doc: list[int] = []
     started = time.perf_counter()
     with connection.execute_wrapper(counter):
@@ -371,11 +352,7 @@ def database_version() -> str:
 
 
 def worker(database: str, docs: int, seed: int, scaling_docs: int) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
+    common.django_setup()
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection
@@ -424,79 +401,13 @@ def worker(database: str, docs: int, seed: int, scaling_docs: int) -> None:
 # --- Driver: fresh databases, one child process each ---------------------------
 
 
-def postgres_recreate(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name or name == "postgres":
-        raise SystemExit(f"refusing to drop the database of {url}: name a bench database")
-    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def postgres_drop(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(parts.path.lstrip("/"))
-            )
-        )
-
-
-def machine_info() -> dict[str, Any]:
-    import django
-    import psycopg
-
-    cpu_model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    memory_gb = None
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        first = meminfo.read_text().splitlines()[0].split()
-        memory_gb = round(int(first[1]) / 1024 / 1024, 1)
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "memory_gb": memory_gb,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "django": django.get_version(),
-        "psycopg": psycopg.__version__,
-    }
-
-
 def run_database(database: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     if database == "sqlite":
         url = f"sqlite:///{workdir / 'bench.sqlite3'}"
     else:
         url = args.postgres_url
-        postgres_recreate(url)
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DEBUG": "1" if args.debug else "0",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "TRACKER_VAR_DIR": str(workdir / "var"),
-        "LOG_LEVEL": "WARNING",
-    }
-    if not args.debug:
-        env.setdefault("SECRET_KEY", "bench-only-" + os.urandom(16).hex())
+        common.postgres_recreate(url)
+    env = common.child_env(url, workdir, debug=args.debug)
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -515,7 +426,7 @@ def run_database(database: str, args: argparse.Namespace, workdir: Path) -> dict
         )
     finally:
         if database == "postgres" and not args.keep:
-            postgres_drop(url)
+            common.postgres_drop(url)
     lines = completed.stdout.strip().splitlines()
     if completed.returncode != 0 or not lines:
         raise SystemExit(f"{database}: the benchmark worker failed (exit {completed.returncode})")
@@ -570,7 +481,7 @@ def main() -> None:
         "document_shape": {"items": 5, "events": 20, "communications": 5, "participants": 4},
         "scaling_docs": args.scaling_docs,
         "at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "machine": machine_info(),
+        "machine": common.machine_info(),
         "databases": results,
     }
     print(json.dumps(report))

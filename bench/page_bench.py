@@ -30,8 +30,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import random
 import shutil
 import statistics
@@ -41,35 +39,13 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+import common
+
+ROOT = common.ROOT
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/tracker_pagebench"
 PAGES = {"dashboard": "/", "item_list": "/items/?status=open&ordering=deadline"}
 
-ITEM_COLUMNS = (
-    "id",
-    "incident_id",
-    "title",
-    "description",
-    "owner_id",
-    "priority",
-    "type",
-    "status",
-    "deadline",
-    "deadline_derived",
-    "completed_at",
-    "created_at",
-    "updated_at",
-    "version",
-    "snoozed_until",
-    "next_reminder_on",
-    "source_key",
-    "source_document_id",
-    "source_values",
-    "removed_from_source",
-    "extra",
-)
 PRIORITY_DAYS = {"P0": 7, "P1": 14, "P2": 30, "P3": 60, "P4": 90}
 PRIORITIES = ["P0", "P1", "P1", "P2", "P2", "P2", "P3", "P3", "P4"]
 SERVICES = ["checkout", "payments", "search", "auth", "ledger", "catalog", "shipping", "email"]
@@ -113,59 +89,15 @@ WORDS = [
 # --- Driver: database, data ----------------------------------------------------
 
 
-def admin_url(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(scheme="postgresql", path="/postgres"))
-
-
-def database_name(url: str) -> str:
-    name = urlsplit(url).path.lstrip("/")
-    if not name or name == "postgres":
-        raise SystemExit(f"refusing to drop the database of {url}: name a bench database")
-    return name
-
-
-def postgres_drop(url: str, *, create: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = database_name(url)
-    with psycopg.connect(admin_url(url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        if create:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
 def child_env(url: str, workdir: Path, *, debug: bool) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DEBUG": "1" if debug else "0",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "TRACKER_VAR_DIR": str(workdir / "var"),
-        "STATIC_ROOT": str(workdir / "static"),
-        "LOG_LEVEL": "WARNING",
-    }
+    """common.child_env, with a STATIC_ROOT of its own (collectstatic writes there)."""
+    env = {**common.child_env(url, workdir, debug=debug), "STATIC_ROOT": str(workdir / "static")}
     env.pop("REDIS_URL", None)  # no throttle or cache on the page path; keep it local
-    if not debug:
-        env["SECRET_KEY"] = "bench-only-" + os.urandom(16).hex()
     return env
 
 
-def manage(url: str, workdir: Path, *args: str, debug: bool = True) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), *args, "--verbosity", "0"],
-        cwd=ROOT,
-        env=child_env(url, workdir, debug=debug),
-        check=True,
-    )
-    return time.perf_counter() - started
-
-
 def item_rows(rng: random.Random, *, items: int, people: int, incidents: int, now: dt.datetime):
-    """Rows for COPY: items created over 180 days, about half of them done by now."""
+    """Rows for COPY (by column): items created over 180 days, about half of them done by now."""
     for item_id in range(1, items + 1):
         priority = rng.choice(PRIORITIES)
         created = now - dt.timedelta(seconds=rng.randint(0, 180 * 86400))
@@ -186,39 +118,40 @@ def item_rows(rng: random.Random, *, items: int, people: int, incidents: int, no
             updated = completed_at
         else:
             status = rng.choice(OPEN)
-        yield (
-            item_id,
-            1 + rng.randrange(incidents),
-            " ".join(rng.sample(WORDS, rng.randint(4, 9))).capitalize(),
-            "",
-            None if rng.random() < 0.03 else 1 + rng.randrange(people),
-            priority,
-            rng.choice(TYPES),
-            status,
-            None if rng.random() < 0.02 else deadline,
-            False,
-            completed_at,
-            created,
-            updated,
-            1,
-            None,
-            None,
-            f"id:AI-{item_id}",
-            None,
-            "{}",
-            False,
-            "{}",
-        )
+        yield {
+            **common.ITEM_DEFAULTS,
+            "id": item_id,
+            "incident_id": 1 + rng.randrange(incidents),
+            "title": " ".join(rng.sample(WORDS, rng.randint(4, 9))).capitalize(),
+            "owner_id": None if rng.random() < 0.03 else 1 + rng.randrange(people),
+            "priority": priority,
+            "type": rng.choice(TYPES),
+            "status": status,
+            "deadline": None if rng.random() < 0.02 else deadline,
+            "completed_at": completed_at,
+            "created_at": created,
+            "updated_at": updated,
+            "source_key": f"id:AI-{item_id}",
+        }
 
 
-def load(url: str, *, items: int, people: int, incidents: int, now: dt.datetime, seed: int):
+def load(
+    url: str,
+    *,
+    items: int,
+    people: int,
+    incidents: int,
+    now: dt.datetime,
+    seed: int,
+    columns: tuple[str, ...],
+):
     """People, incidents and items with COPY, then VACUUM ANALYZE; what was loaded."""
     import psycopg
 
     rng = random.Random(seed)
     started = time.perf_counter()
     created = now - dt.timedelta(days=200)
-    with psycopg.connect(urlunsplit(urlsplit(url)._replace(scheme="postgresql"))) as conn:
+    with psycopg.connect(common.psycopg_url(url)) as conn:
         with conn.cursor() as cur:
             with cur.copy(
                 "COPY tracker_person (id, email, name, time_zone, manager_email, created_at) FROM STDIN"
@@ -256,11 +189,11 @@ def load(url: str, *, items: int, people: int, incidents: int, now: dt.datetime,
                             declared,
                         )
                     )
-            with cur.copy(
-                f"COPY tracker_actionitem ({', '.join(ITEM_COLUMNS)}) FROM STDIN"
-            ) as copy:
-                for row in item_rows(rng, items=items, people=people, incidents=incidents, now=now):
-                    copy.write_row(row)
+            common.copy_items(
+                cur,
+                item_rows(rng, items=items, people=people, incidents=incidents, now=now),
+                columns=columns,
+            )
             for table in ("tracker_person", "incidents_incident", "tracker_actionitem"):
                 cur.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -282,9 +215,7 @@ def load(url: str, *, items: int, people: int, incidents: int, now: dt.datetime,
 
 def worker(*, runs: int, warmup: int) -> None:
     """Child process: sign a manager in and time each page; one JSON line on stdout."""
-    import django
-
-    django.setup()
+    common.django_setup()
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
@@ -347,40 +278,6 @@ def worker(*, runs: int, warmup: int) -> None:
 # --- Driver ------------------------------------------------------------------------
 
 
-def machine_info() -> dict[str, Any]:
-    import django
-    import psycopg
-
-    cpu_model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    memory_gb = None
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        memory_gb = round(int(meminfo.read_text().split()[1]) / 1024 / 1024, 1)
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "memory_gb": memory_gb,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "django": django.get_version(),
-        "psycopg": psycopg.__version__,
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }
-
-
-def postgres_version(url: str) -> str:
-    import psycopg
-
-    with psycopg.connect(admin_url(url)) as conn:
-        return conn.execute("SHOW server_version").fetchone()[0]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--items", type=int, default=100_000)
@@ -407,11 +304,11 @@ def main() -> None:
     url = args.postgres_url
     now = dt.datetime.now(dt.UTC)
     workdir = Path(tempfile.mkdtemp(prefix="tracker_pagebench_"))
-    postgres_drop(url, create=True)
+    common.postgres_recreate(url)
     try:
-        migrate_s = manage(url, workdir, "migrate")
+        migrate_s = common.manage(child_env(url, workdir, debug=True), "migrate")
         if not args.debug:
-            manage(url, workdir, "collectstatic", "--noinput", debug=False)
+            common.manage(child_env(url, workdir, debug=False), "collectstatic", "--noinput")
         loaded = load(
             url,
             items=args.items,
@@ -419,6 +316,7 @@ def main() -> None:
             incidents=args.incidents,
             now=now,
             seed=args.seed,
+            columns=common.item_columns(),
         )
         print(f"loaded {args.items} items in {loaded['seconds']} s: {loaded['items_by_status']}")
         completed = subprocess.run(
@@ -437,10 +335,10 @@ def main() -> None:
             text=True,
             check=False,
         )
-        server_version = postgres_version(url)
+        server_version = common.postgres_version(url)
     finally:
         if not args.keep:
-            postgres_drop(url)
+            common.postgres_drop(url)
         shutil.rmtree(workdir, ignore_errors=True)
     lines = completed.stdout.strip().splitlines()
     if completed.returncode != 0 or not lines:
@@ -470,7 +368,11 @@ def main() -> None:
                 "migrate_s": round(migrate_s, 2),
                 "load": loaded,
                 "at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "machine": {**machine_info(), "postgresql": server_version},
+                "machine": {
+                    **common.machine_info(),
+                    "load_average": common.load_average(),
+                    "postgresql": server_version,
+                },
                 "dashboard_median_ms": measured["pages"]["dashboard"].get("median_ms"),
                 "dashboard_queries": measured["pages"]["dashboard"].get("queries"),
                 "pages": measured["pages"],

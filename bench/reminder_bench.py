@@ -30,47 +30,21 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import random
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+import common
+
+ROOT = common.ROOT
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/tracker_remindbench"
 NEXT_REMINDER_INDEX = "action_item_next_reminder"
 
-ITEM_COLUMNS = (
-    "id",
-    "incident_id",
-    "title",
-    "description",
-    "owner_id",
-    "priority",
-    "type",
-    "status",
-    "deadline",
-    "deadline_derived",
-    "completed_at",
-    "created_at",
-    "updated_at",
-    "version",
-    "snoozed_until",
-    "next_reminder_on",
-    "source_key",
-    "source_document_id",
-    "source_values",
-    "removed_from_source",
-    "extra",
-)
 PRIORITIES = ["P0", "P1", "P1", "P2", "P2", "P2", "P3", "P4"]
 TYPES = ["prevention", "detection", "mitigation", "process", "documentation", "repair"]
 OPEN = ["open", "open", "open", "in_progress", "blocked"]
@@ -90,69 +64,10 @@ def sweep_moment(today: dt.date) -> dt.datetime:
     return dt.datetime.combine(today, dt.time(15, 0), tzinfo=dt.UTC)
 
 
-def admin_url(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(scheme="postgresql", path="/postgres"))
-
-
-def database_name(url: str) -> str:
-    name = urlsplit(url).path.lstrip("/")
-    if not name or name == "postgres":
-        raise SystemExit(f"refusing to drop the database of {url}: name a bench database")
-    return name
-
-
-def postgres_recreate(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = database_name(url)
-    with psycopg.connect(admin_url(url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def postgres_drop(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = database_name(url)
-    with psycopg.connect(admin_url(url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-
-
-def child_env(url: str, workdir: Path, *, debug: bool = True) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DEBUG": "1" if debug else "0",
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "TRACKER_VAR_DIR": str(workdir / "var"),
-        "LOG_LEVEL": "WARNING",
-    }
-    if not debug:
-        env.setdefault("SECRET_KEY", "bench-only-" + os.urandom(16).hex())
-    return env
-
-
-def migrate(url: str, workdir: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "migrate", "--verbosity", "0"],
-        cwd=ROOT,
-        env=child_env(url, workdir),
-        check=True,
-    )
-    return time.perf_counter() - started
-
-
 def item_rows(
     rng: random.Random, *, items: int, due: int, people: int, incidents: int, now: dt.datetime
 ):
-    """Rows for COPY: `due` items reach a stage on the sweep day, the rest do not."""
+    """Rows for COPY (by column): `due` items reach a stage on the sweep day, the rest do not."""
     today = now.date()
     due_ids = set(rng.sample(range(1, items + 1), due))
     created = now - dt.timedelta(days=60)
@@ -172,39 +87,41 @@ def item_rows(
             status = rng.choice(OPEN)
             deadline = today + dt.timedelta(days=rng.randint(30, 300))
             next_on = deadline - dt.timedelta(days=7)
-        yield (
-            item_id,
-            1 + item_id % incidents,
-            f"Follow-up {item_id}: add alerting on pool exhaustion",
-            "",
-            1 + rng.randrange(people),
-            priority,
-            rng.choice(TYPES),
-            status,
-            deadline,
-            False,
-            completed_at,
-            created,
-            created,
-            1,
-            None,
-            next_on,
-            "",
-            None,
-            "{}",
-            False,
-            "{}",
-        )
+        yield {
+            **common.ITEM_DEFAULTS,
+            "id": item_id,
+            "incident_id": 1 + item_id % incidents,
+            "title": f"Follow-up {item_id}: add alerting on pool exhaustion",
+            "owner_id": 1 + rng.randrange(people),
+            "priority": priority,
+            "type": rng.choice(TYPES),
+            "status": status,
+            "deadline": deadline,
+            "completed_at": completed_at,
+            "created_at": created,
+            "updated_at": created,
+            "next_reminder_on": next_on,
+        }
 
 
-def load(url: str, *, items: int, due: int, people: int, incidents: int, now: dt.datetime, seed):
+def load(
+    url: str,
+    *,
+    items: int,
+    due: int,
+    people: int,
+    incidents: int,
+    now: dt.datetime,
+    seed,
+    columns: tuple[str, ...],
+):
     """People, incidents and items with COPY, then ANALYZE; the time each step took."""
     import psycopg
 
     rng = random.Random(seed)
     timings: dict[str, float] = {}
     created = now - dt.timedelta(days=90)
-    with psycopg.connect(urlunsplit(urlsplit(url)._replace(scheme="postgresql"))) as conn:
+    with psycopg.connect(common.psycopg_url(url)) as conn:
         started = time.perf_counter()
         with conn.cursor() as cur:
             with cur.copy(
@@ -257,14 +174,12 @@ def load(url: str, *, items: int, due: int, people: int, incidents: int, now: dt
         timings["people_incidents_s"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        with (
-            conn.cursor() as cur,
-            cur.copy(f"COPY tracker_actionitem ({', '.join(ITEM_COLUMNS)}) FROM STDIN") as copy,
-        ):
-            for row in item_rows(
-                rng, items=items, due=due, people=people, incidents=incidents, now=now
-            ):
-                copy.write_row(row)
+        with conn.cursor() as cur:
+            common.copy_items(
+                cur,
+                item_rows(rng, items=items, due=due, people=people, incidents=incidents, now=now),
+                columns=columns,
+            )
         conn.commit()
         timings["items_copy_s"] = time.perf_counter() - started
 
@@ -303,55 +218,6 @@ def load(url: str, *, items: int, due: int, people: int, incidents: int, now: dt
 
 
 # --- Worker: Django, inside its own process -------------------------------------
-
-
-class QueryCounter:
-    """Counts statements and their time by kind and table; keeps the sweep's item queries."""
-
-    TABLE_RE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', re.IGNORECASE)
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.by_statement: Counter[str] = Counter()
-        self.seconds: Counter[str] = Counter()
-        self.item_selects: list[tuple[str, Any]] = []
-
-    def __call__(self, execute, sql, params, many, context):
-        kind = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "?"
-        match = self.TABLE_RE.search(sql)
-        key = f"{kind} {match.group(1)}" if match else kind
-        if key == "SELECT tracker_actionitem":
-            self.item_selects.append((sql, params))
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.total += 1
-            self.by_statement[key] += 1
-            self.seconds[key] += time.perf_counter() - started
-
-    def figures(self, seconds: float) -> dict[str, Any]:
-        sql_seconds = sum(self.seconds.values())
-        return {
-            "seconds": round(seconds, 3),
-            "queries": self.total,
-            "sql_seconds": round(sql_seconds, 3),
-            "python_seconds": round(seconds - sql_seconds, 3),
-            "statements": {
-                key: {"count": count, "seconds": round(self.seconds[key], 3)}
-                for key, count in sorted(self.by_statement.items())
-            },
-        }
-
-
-def measured(function, **kwargs) -> tuple[Any, dict[str, Any], QueryCounter]:
-    from django.db import connection
-
-    counter = QueryCounter()
-    started = time.perf_counter()
-    with connection.execute_wrapper(counter):
-        result = function(**kwargs)
-    return result, counter.figures(time.perf_counter() - started), counter
 
 
 def explain(sql: str, params) -> dict[str, Any]:
@@ -394,11 +260,7 @@ def explain(sql: str, params) -> dict[str, Any]:
 
 
 def worker(now: dt.datetime) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
+    common.django_setup()
     from django.conf import settings
     from django.core import mail
     from django.db import connection
@@ -411,18 +273,18 @@ def worker(now: dt.datetime) -> None:
         cursor.execute("SHOW server_version")
         version = cursor.fetchone()[0]
 
-    dry, dry_figures, dry_counter = measured(sweep, now=now, dry_run=True)
+    dry, dry_figures, dry_counter = common.measured(sweep, now=now, dry_run=True)
     plans = {
         "first_chunk": explain(*dry_counter.item_selects[0]),
         "next_chunk": explain(*dry_counter.item_selects[1])
         if len(dry_counter.item_selects) > 1
         else None,
     }
-    report, sweep_figures, _ = measured(sweep, now=now)
-    again, again_figures, _ = measured(sweep, now=now)
+    report, sweep_figures, _ = common.measured(sweep, now=now)
+    again, again_figures, _ = common.measured(sweep, now=now)
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
         mail.outbox = []
-        delivered, deliver_figures, _ = measured(deliver_pending, now=now)
+        delivered, deliver_figures, _ = common.measured(deliver_pending, now=now)
         emails = len(mail.outbox)
 
     sweep_figures.update(
@@ -471,38 +333,12 @@ def worker(now: dt.datetime) -> None:
 # --- Driver ------------------------------------------------------------------------
 
 
-def machine_info() -> dict[str, Any]:
-    import django
-    import psycopg
-
-    cpu_model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    memory_gb = None
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        first = meminfo.read_text().splitlines()[0].split()
-        memory_gb = round(int(first[1]) / 1024 / 1024, 1)
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "memory_gb": memory_gb,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "django": django.get_version(),
-        "psycopg": psycopg.__version__,
-    }
-
-
 def run_size(items: int, args: argparse.Namespace, now: dt.datetime, workdir: Path) -> dict:
     url = args.postgres_url
-    postgres_recreate(url)
+    common.postgres_recreate(url)
     try:
-        migrate_s = migrate(url, workdir)
+        migrate_s = common.manage(common.child_env(url, workdir, debug=True), "migrate")
+        columns = common.item_columns()  # a child process: not part of the load's time
         started = time.perf_counter()
         loaded = load(
             url,
@@ -512,6 +348,7 @@ def run_size(items: int, args: argparse.Namespace, now: dt.datetime, workdir: Pa
             incidents=args.incidents,
             now=now,
             seed=args.seed,
+            columns=columns,
         )
         loaded["total_s"] = round(time.perf_counter() - started, 2)
         print(
@@ -523,14 +360,14 @@ def run_size(items: int, args: argparse.Namespace, now: dt.datetime, workdir: Pa
         completed = subprocess.run(
             [sys.executable, str(Path(__file__).resolve()), "--worker", now.isoformat()],
             cwd=ROOT,
-            env=child_env(url, workdir, debug=args.debug),
+            env=common.child_env(url, workdir, debug=args.debug),
             stdout=subprocess.PIPE,
             text=True,
             check=False,
         )
     finally:
         if not args.keep:
-            postgres_drop(url)
+            common.postgres_drop(url)
     lines = completed.stdout.strip().splitlines()
     if completed.returncode != 0 or not lines:
         raise SystemExit(f"[{items}] the benchmark worker failed (exit {completed.returncode})")
@@ -598,7 +435,7 @@ def main() -> None:
                 "seed": args.seed,
                 "sweep_at": now.isoformat(),
                 "at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "machine": machine_info(),
+                "machine": common.machine_info(),
                 "summary": summary,
                 "sizes": results,
             }

@@ -30,7 +30,7 @@ whatever else runs on the machine weighs on all sizes alike:
    --dashboard-runs times after --dashboard-warmup, on each size;
 5. sweep: `tracker.reminders.sweep` at 15:00 UTC on the sweep day, first as a
    dry run whose item queries are explained, then for real, measured with
-   reminder_bench.py's statement counter, on each size;
+   the statement counter of bench/common.py, on each size;
 6. import: --import-docs documents shaped like samples/INC-2024-0142.json
    (import_bench.py's generator) through `incidents.importing.import_document`
    on top of the loaded table, measured with import_bench.py's `run_phase`, in
@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import random
 import secrets
 import shutil
@@ -63,6 +62,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 import api_bench  # noqa: E402
+import common  # noqa: E402
 import import_bench  # noqa: E402
 import page_bench  # noqa: E402
 import reminder_bench  # noqa: E402
@@ -73,7 +73,6 @@ DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/tracker_scale"
 DEFAULT_SIZES = "100000,1000000"
 QUICK_SIZES = "10000,100000"
 OPEN_STATUSES = ("open", "in_progress", "blocked")
-COLUMN = {name: index for index, name in enumerate(page_bench.ITEM_COLUMNS)}
 # The figures every size reports, and whose growth is computed.
 FIGURES = (
     "import_docs_per_s",
@@ -103,7 +102,7 @@ def size_label(items: int) -> str:
 def size_url(url: str, items: int) -> str:
     """The scratch database of one size: the name in `url`, then `_100k`, `_1m`..."""
     parts = urlsplit(url)
-    base = page_bench.database_name(url)
+    base = common.database_name(url)
     return urlunsplit(parts._replace(path=f"/{base}_{size_label(items)}"))
 
 
@@ -128,23 +127,18 @@ def item_rows(
     before its deadline if that is later, else within the week after it.
     """
     horizon = sweep_day + dt.timedelta(days=1)
-    status_, deadline_, completed_ = COLUMN["status"], COLUMN["deadline"], COLUMN["completed_at"]
-    owner_, next_ = COLUMN["owner_id"], COLUMN["next_reminder_on"]
     offsets = reminder_bench.DUE_OFFSETS
-    for source in page_bench.item_rows(
-        rng, items=items, people=people, incidents=incidents, now=now
-    ):
-        row = list(source)
-        item_id = row[0]
+    for row in page_bench.item_rows(rng, items=items, people=people, incidents=incidents, now=now):
+        item_id = row["id"]
         if item_id in due_ids:
-            row[status_] = reminder_bench.OPEN[item_id % len(reminder_bench.OPEN)]
-            row[deadline_] = sweep_day + dt.timedelta(days=offsets[item_id % len(offsets)])
-            row[completed_] = None
-            row[owner_] = row[owner_] or 1 + item_id % people
-            row[next_] = sweep_day
-        elif row[status_] in OPEN_STATUSES and row[owner_] and row[deadline_]:
-            week_before = row[deadline_] - dt.timedelta(days=7)
-            row[next_] = (
+            row["status"] = reminder_bench.OPEN[item_id % len(reminder_bench.OPEN)]
+            row["deadline"] = sweep_day + dt.timedelta(days=offsets[item_id % len(offsets)])
+            row["completed_at"] = None
+            row["owner_id"] = row["owner_id"] or 1 + item_id % people
+            row["next_reminder_on"] = sweep_day
+        elif row["status"] in OPEN_STATUSES and row["owner_id"] and row["deadline"]:
+            week_before = row["deadline"] - dt.timedelta(days=7)
+            row["next_reminder_on"] = (
                 week_before
                 if week_before > horizon
                 else horizon + dt.timedelta(days=1 + item_id % 7)
@@ -174,6 +168,7 @@ def load(
     now: dt.datetime,
     sweep_day: dt.date,
     seed: int,
+    columns: tuple[str, ...],
 ) -> dict[str, Any]:
     """People, incidents and items with COPY, then VACUUM ANALYZE and CHECKPOINT."""
     import psycopg
@@ -183,7 +178,7 @@ def load(
     timings: dict[str, float] = {}
     created = now - dt.timedelta(days=200)
     time_zones = reminder_bench.TIME_ZONES
-    with psycopg.connect(urlunsplit(urlsplit(url)._replace(scheme="postgresql"))) as conn:
+    with psycopg.connect(common.psycopg_url(url)) as conn:
         server_before = server_writes(conn)
         started = time.perf_counter()
         with conn.cursor() as cur:
@@ -234,10 +229,9 @@ def load(
                             declared,
                         )
                     )
-            with cur.copy(
-                f"COPY tracker_actionitem ({', '.join(page_bench.ITEM_COLUMNS)}) FROM STDIN"
-            ) as copy:
-                for row in item_rows(
+            common.copy_items(
+                cur,
+                item_rows(
                     rng,
                     due_ids,
                     items=items,
@@ -245,8 +239,9 @@ def load(
                     incidents=incidents,
                     now=now,
                     sweep_day=sweep_day,
-                ):
-                    copy.write_row(row)
+                ),
+                columns=columns,
+            )
             for table in ("tracker_person", "incidents_incident", "tracker_actionitem"):
                 cur.execute(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -306,14 +301,6 @@ def load(
 # --- Workers: Django, inside their own process -------------------------------------
 
 
-def django_setup() -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-
-
 def plan_summary(sql: str, params) -> dict[str, Any]:
     """reminder_bench.py's EXPLAIN (ANALYZE, BUFFERS), keeping what tells plans apart."""
     plan = reminder_bench.explain(sql, params)
@@ -328,7 +315,7 @@ def plan_summary(sql: str, params) -> dict[str, Any]:
 
 def setup_worker() -> None:
     """A manager with an API token; the statements and plans of one API page and one dashboard."""
-    django_setup()
+    common.django_setup()
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
@@ -345,7 +332,7 @@ def setup_worker() -> None:
     # "localhost" is in the default ALLOWED_HOSTS; secure=True passes DEBUG=0's HTTPS redirect.
     api = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {key}")
     api.get(api_bench.API_PATH, secure=True)  # the token's last_used_at: not every request's
-    response, api_figures, api_counter = reminder_bench.measured(
+    response, api_figures, api_counter = common.measured(
         api.get, path=api_bench.API_PATH, secure=True
     )
     if response.status_code != 200:
@@ -355,9 +342,7 @@ def setup_worker() -> None:
     web = Client(HTTP_HOST="localhost")
     web.force_login(user)
     web.get("/", secure=True)
-    response, dashboard_figures, dashboard_counter = reminder_bench.measured(
-        web.get, path="/", secure=True
-    )
+    response, dashboard_figures, dashboard_counter = common.measured(web.get, path="/", secure=True)
     if response.status_code != 200:
         raise SystemExit(f"the dashboard answered {response.status_code}")
 
@@ -385,17 +370,17 @@ def setup_worker() -> None:
 
 def sweep_worker(now: dt.datetime) -> None:
     """reminder_bench.py's sweep measurement: a dry run explained, then the real sweep."""
-    django_setup()
+    common.django_setup()
     from tracker.reminders import sweep
 
-    dry, dry_figures, dry_counter = reminder_bench.measured(sweep, now=now, dry_run=True)
+    dry, dry_figures, dry_counter = common.measured(sweep, now=now, dry_run=True)
     plans = {
         name: plan_summary(*query)
         for name, query in zip(
             ("first_chunk", "next_chunk"), dry_counter.item_selects, strict=False
         )
     }
-    report, figures, _ = reminder_bench.measured(sweep, now=now)
+    report, figures, _ = common.measured(sweep, now=now)
     print(
         json.dumps(
             {
@@ -422,7 +407,7 @@ def import_worker(*, docs: int, seed: int, round_: int) -> None:
     Each round imports its own incidents (a prefix per round), after ten
     unmeasured documents that warm the fresh process up.
     """
-    django_setup()
+    common.django_setup()
     from django.db import connection
 
     rng = random.Random(f"{seed}-import-{round_}")
@@ -437,8 +422,8 @@ def import_worker(*, docs: int, seed: int, round_: int) -> None:
         import_bench.encode(import_bench.make_document(rng, n, prefix=f"SCALE{round_}"))
         for n in range(docs)
     ]
-    # reminder_bench.py's counter around import_bench.py's: the time of each kind of statement.
-    timer = reminder_bench.QueryCounter()
+    # A second counter around import_bench.py's: the time of each kind of statement.
+    timer = common.QueryCounter()
     with connection.execute_wrapper(timer):
         figures, _ = import_bench.run_phase("create", raws, "created")
     print(json.dumps({**figures, **timer.figures(figures["seconds"])}))
@@ -556,7 +541,7 @@ class Size:
         self.items = items
         self.label = size_label(items)
         self.url = size_url(args.postgres_url, items)
-        self.database = page_bench.database_name(self.url)
+        self.database = common.database_name(self.url)
         self.incidents = max(1, items // 10)
         self.workdir = workdir
         self.env = worker_env(self.url, workdir)
@@ -569,16 +554,18 @@ class Size:
         self.import_runs: list[dict] = []
 
     def mark(self, phase: str) -> None:
-        self.loadavg[phase] = [round(x, 2) for x in os.getloadavg()]
+        self.loadavg[phase] = common.load_average()
         progress(f"[{self.label}] {phase} (load average {self.loadavg[phase]})")
 
 
 def prepare(size: Size, args: argparse.Namespace, *, now: dt.datetime, sweep_at: dt.datetime):
     progress(f"[{size.label}] database {size.database}: dropped and created again")
-    page_bench.postgres_drop(size.url, create=True)
+    common.postgres_recreate(size.url)
     size.created = True
     size.mark("migrate")
-    size.migrate_s = page_bench.manage(size.url, size.workdir, "migrate")
+    size.migrate_s = common.manage(
+        page_bench.child_env(size.url, size.workdir, debug=True), "migrate"
+    )
     size.mark("load")
     size.loaded = load(
         size.url,
@@ -589,6 +576,7 @@ def prepare(size: Size, args: argparse.Namespace, *, now: dt.datetime, sweep_at:
         now=now,
         sweep_day=sweep_at.date(),
         seed=args.seed,
+        columns=common.item_columns(),
     )
     loaded = size.loaded
     progress(
@@ -833,7 +821,7 @@ def postgres_settings(url: str) -> dict[str, str]:
         "max_parallel_workers_per_gather",
         "jit",
     )
-    with psycopg.connect(page_bench.admin_url(url)) as conn:
+    with psycopg.connect(common.admin_url(url)) as conn:
         return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in names}
 
 
@@ -895,14 +883,14 @@ def parse_args() -> argparse.Namespace:
         parser.error("--sizes: give at least one size")
     if any(size <= args.due for size in args.size_list):
         parser.error(f"every size must be larger than --due ({args.due})")
-    page_bench.database_name(args.postgres_url)
+    common.database_name(args.postgres_url)
     return args
 
 
 def main(args: argparse.Namespace) -> None:
     now = dt.datetime.now(dt.UTC)
     sweep_at = reminder_bench.sweep_moment(now.date())
-    loadavg_start = [round(x, 2) for x in os.getloadavg()]
+    loadavg_start = common.load_average()
     progress(
         f"sizes {args.size_list}, sweep at {sweep_at.isoformat()}, load average {loadavg_start}"
     )
@@ -918,7 +906,9 @@ def main(args: argparse.Namespace) -> None:
 
     try:
         # The pages render with DEBUG=0, whose manifest storage needs collected files.
-        page_bench.manage(sizes[0].url, workdir, "collectstatic", "--noinput", debug=False)
+        common.manage(
+            page_bench.child_env(sizes[0].url, workdir, debug=False), "collectstatic", "--noinput"
+        )
         for size in sizes:
             prepare(size, args, now=now, sweep_at=sweep_at)
         for size in sizes:
@@ -941,7 +931,7 @@ def main(args: argparse.Namespace) -> None:
         for size in sizes:
             api_bench.stop(size.gunicorn)
             if size.created and not args.keep:
-                page_bench.postgres_drop(size.url)
+                common.postgres_drop(size.url)
         shutil.rmtree(workdir, ignore_errors=True)
 
     results = {str(size.items): report(size, args) for size in sizes}
@@ -980,8 +970,8 @@ def main(args: argparse.Namespace) -> None:
                 "growth": growth,
                 "plan_changes": changes,
                 "machine": {
-                    **page_bench.machine_info(),
-                    "load_average": [round(x, 2) for x in os.getloadavg()],
+                    **common.machine_info(),
+                    "load_average": common.load_average(),
                     "load_average_start": loadavg_start,
                     "load_average_1min_range": [
                         min(s[0] for s in samples),

@@ -44,7 +44,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import random
 import re
 import shutil
@@ -58,9 +57,11 @@ import uuid
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+import common
+
+ROOT = common.ROOT
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/tracker_syncbench"
 OWNER = "alice@example.com"  # a Redmine user of the project in scripts/redmine's instance
 PRIORITIES = ["P1", "P2", "P3", "P4"]
@@ -95,46 +96,11 @@ FIND_PROBE_WARMUP = 5
 PROGRESS_EVERY = 100
 
 
-def load_average() -> list[float] | None:
-    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
-
-
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-# --- Driver: database, Redmine ---------------------------------------------------
-
-
-def admin_url(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(scheme="postgresql", path="/postgres"))
-
-
-def database_name(url: str) -> str:
-    name = urlsplit(url).path.lstrip("/")
-    if not name or name == "postgres":
-        raise SystemExit(f"refusing to drop the database of {url}: name a bench database")
-    return name
-
-
-def postgres_drop(url: str, *, create: bool = False) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = database_name(url)
-    with psycopg.connect(admin_url(url), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        if create:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def postgres_version(url: str) -> str:
-    import psycopg
-
-    with psycopg.connect(admin_url(url)) as conn:
-        return conn.execute("SHOW server_version").fetchone()[0]
+# --- Driver: Redmine, environment -------------------------------------------------
 
 
 def free_port() -> int:
@@ -190,23 +156,16 @@ def redmine_package_version() -> str | None:
 def child_env(url: str, workdir: Path, *, debug: bool, redmine: dict[str, str] | None = None):
     env = {
         key: value
-        for key, value in os.environ.items()
+        for key, value in common.child_env(url, workdir, debug=debug).items()
         # Whatever ticket sync the calling shell configures must not reach the bench.
         if not key.startswith(("TICKETS_", "REDMINE_", "CELERY_")) and key != "REDIS_URL"
     }
     env.update(
-        DATABASE_URL=url,
-        DEBUG="1" if debug else "0",
-        DJANGO_SETTINGS_MODULE="config.settings",
-        TRACKER_VAR_DIR=str(workdir / "var"),
-        LOG_LEVEL="WARNING",
         # The services enqueue a push on commit; the bench pushes itself, so the
         # message goes to an in-process broker that nobody reads.
         CELERY_BROKER_URL="memory://localhost/",
         CELERY_TASK_ALWAYS_EAGER="0",
     )
-    if not debug:
-        env["SECRET_KEY"] = "bench-only-" + os.urandom(16).hex()
     if redmine:
         env.update(
             TICKETS_BACKEND="redmine",
@@ -219,17 +178,6 @@ def child_env(url: str, workdir: Path, *, debug: bool, redmine: dict[str, str] |
             REDMINE_PROJECT=redmine["project"],
         )
     return env
-
-
-def migrate(url: str, workdir: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "migrate", "--verbosity", "0"],
-        cwd=ROOT,
-        env=child_env(url, workdir, debug=True),
-        check=True,
-    )
-    return time.perf_counter() - started
 
 
 # --- Worker: Django, inside its own process -------------------------------------
@@ -332,29 +280,14 @@ class RedmineLog:
         }
 
 
-class QueryTimer:
-    """connection.execute_wrapper: statements and their time, by kind and table; and,
-    through `commits_of`, the COMMITs that Django sends outside any cursor."""
-
-    TABLE_RE = re.compile(r'(?:FROM|INTO|UPDATE)\s+"?(\w+)"?', re.IGNORECASE)
+class QueryTimer(common.QueryCounter):
+    """common.QueryCounter and, through `commits_of`, the COMMITs that Django sends
+    outside any cursor (and so outside `execute_wrapper`)."""
 
     def __init__(self) -> None:
-        self.count = 0
-        self.seconds = 0.0
-        self.by_statement: dict[str, int] = defaultdict(int)
+        super().__init__()
         self.commits = 0
         self.commit_seconds = 0.0
-
-    def __call__(self, execute, sql, params, many, context):
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.count += 1
-            self.seconds += time.perf_counter() - started
-            kind = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "?"
-            match = self.TABLE_RE.search(sql)
-            self.by_statement[f"{kind} {match.group(1)}" if match else kind] += 1
 
     @contextlib.contextmanager
     def commits_of(self, connection):
@@ -396,7 +329,7 @@ def measured(
     queries = QueryTimer()
     trips.reset()
     redmine_log.mark()
-    load_before = load_average()
+    load_before = common.load_average()
     sent_before = backend.client.requests_sent
     started = time.perf_counter()
     with connection.execute_wrapper(queries), queries.commits_of(connection):
@@ -411,21 +344,21 @@ def measured(
         "requests_per_item": round(requests / items, 3) if items else None,
         "http_seconds": round(http_seconds, 2),
         "http_share": round(http_seconds / seconds, 3),
-        "sql_seconds": round(queries.seconds, 2),
-        "queries": queries.count,
-        "queries_per_item": round(queries.count / items, 2) if items else None,
+        "sql_seconds": round(queries.sql_seconds, 2),
+        "queries": queries.total,
+        "queries_per_item": round(queries.total / items, 2) if items else None,
         "statements": dict(sorted(queries.by_statement.items())),
         "commits": queries.commits,
         "commit_seconds": round(queries.commit_seconds, 2),
         "python_seconds": round(
-            seconds - http_seconds - queries.seconds - queries.commit_seconds, 2
+            seconds - http_seconds - queries.sql_seconds - queries.commit_seconds, 2
         ),
         # Rack's X-Runtime: from Redmine's middleware in to its response out.
         "redmine_runtime_seconds": round(trips.redmine_seconds(), 2),
         "http": trips.figures(),
         "redmine_log": redmine_log.figures(),
         # The machine is shared: how busy it was around this phase.
-        "load_average": [load_before, load_average()],
+        "load_average": [load_before, common.load_average()],
     }
     return result, figures
 
@@ -513,7 +446,7 @@ def find_probe(backend, redmine, base: str) -> dict[str, Any]:
     figures = {
         "issues_in_project": issues.json()["total_count"],
         "median_ms": round(1000 * statistics.median(times), 1),
-        "load_average": load_average(),
+        "load_average": common.load_average(),
     }
     say(f"marker lookup with {figures['issues_in_project']} issues: {figures['median_ms']} ms")
     return figures
@@ -521,11 +454,7 @@ def find_probe(backend, redmine, base: str) -> dict[str, Any]:
 
 def worker(*, items: int, remote_changes: int, seed: int, log: Path | None) -> None:
     """Child process: create, change and poll items against Redmine; one JSON line on stdout."""
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
+    common.django_setup()
     import requests
     from django.conf import settings
 
@@ -694,33 +623,6 @@ def worker(*, items: int, remote_changes: int, seed: int, log: Path | None) -> N
 # --- Driver ------------------------------------------------------------------------
 
 
-def machine_info() -> dict[str, Any]:
-    import django
-    import psycopg
-
-    cpu_model = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    memory_gb = None
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        memory_gb = round(int(meminfo.read_text().split()[1]) / 1024 / 1024, 1)
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpu_model": cpu_model,
-        "memory_gb": memory_gb,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "django": django.get_version(),
-        "psycopg": psycopg.__version__,
-        "load_average": load_average(),
-    }
-
-
 def phase_line(name: str, phase: dict[str, Any]) -> str:
     line = (
         f"{name}: {phase['seconds']} s, {phase['items_per_s']} items/s, "
@@ -777,7 +679,7 @@ def main() -> None:
 
     url = args.postgres_url
     at = dt.datetime.now(dt.UTC)
-    machine = machine_info()
+    machine = {**common.machine_info(), "load_average": common.load_average()}
     workdir = Path(tempfile.mkdtemp(prefix="tracker_syncbench_"))
     redmine_dir = workdir / "redmine"
     started_redmine = not args.redmine_url
@@ -785,7 +687,7 @@ def main() -> None:
         "marker_prefix": f"sb{uuid.uuid4().hex[:8]}",
         "started_by_bench": started_redmine,
     }
-    postgres_drop(url, create=True)
+    common.postgres_recreate(url)
     try:
         if started_redmine:
             port = args.redmine_port or free_port()
@@ -807,8 +709,8 @@ def main() -> None:
                 project=args.redmine_project,
                 version=None,  # Redmine's API does not say
             )
-        migrate_s = migrate(url, workdir)
-        say(f"migrated {database_name(url)} in {migrate_s:.1f} s")
+        migrate_s = common.manage(child_env(url, workdir, debug=True), "migrate")
+        say(f"migrated {common.database_name(url)} in {migrate_s:.1f} s")
         completed = subprocess.run(
             [
                 sys.executable,
@@ -833,15 +735,15 @@ def main() -> None:
             text=True,
             check=False,
         )
-        server_version = postgres_version(url)
+        server_version = common.postgres_version(url)
     finally:
         if started_redmine:
             redmine_stop(redmine_dir)
         if not args.keep:
-            postgres_drop(url)
+            common.postgres_drop(url)
             shutil.rmtree(workdir, ignore_errors=True)
         else:
-            say(f"kept {database_name(url)} and {workdir}")
+            say(f"kept {common.database_name(url)} and {workdir}")
     lines = completed.stdout.strip().splitlines()
     if completed.returncode != 0 or not lines:
         raise SystemExit(f"the benchmark worker failed (exit {completed.returncode})")
@@ -879,7 +781,7 @@ def main() -> None:
                 "converged": verify["converged"],
                 "verify": verify,
                 "machine": {**machine, "postgresql": server_version},
-                "load_average_after": load_average(),
+                "load_average_after": common.load_average(),
                 "redmine": redmine,
             }
         )
