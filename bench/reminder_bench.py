@@ -267,7 +267,8 @@ def worker(now: dt.datetime) -> None:
     from django.test.utils import override_settings
 
     from tracker.models import Notification
-    from tracker.reminders import SWEEP_CHUNK, deliver_pending, sweep
+    from tracker.reminders import deliver_pending, sweep
+    from tracker.reminders.sweeping import SWEEP_CHUNK
 
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
