@@ -432,6 +432,11 @@ TICKETS_ALLOW_LOCAL_ADDRESSES = env.bool("TICKETS_ALLOW_LOCAL_ADDRESSES", defaul
 # Ticket URLs reach only globally routable addresses; a self-hosted ticket system on
 # a private network is allowed by naming its network, e.g. "10.20.0.0/16".
 TICKETS_ALLOWED_NETWORKS = env.list("TICKETS_ALLOWED_NETWORKS", default=[])
+# An inbound webhook whose body was accepted within this window is a replay,
+# whatever delivery id it carries.
+TICKETS_WEBHOOK_REPLAY_WINDOW_SECONDS = env.int(
+    "TICKETS_WEBHOOK_REPLAY_WINDOW_SECONDS", default=7 * 24 * 3600
+)
 # How long a failing push waits before its next attempt: doubled per failure, capped.
 TICKETS_RETRY_BASE_SECONDS = env.int("TICKETS_RETRY_BASE_SECONDS", default=60)
 TICKETS_RETRY_MAX_SECONDS = env.int("TICKETS_RETRY_MAX_SECONDS", default=3600)

@@ -453,18 +453,27 @@ class ReminderSweep(models.Model):
 
 
 class TicketWebhookDelivery(models.Model):
-    """An inbound webhook delivery, kept so a redelivery is recognised and dropped."""
+    """An inbound webhook delivery, kept so a redelivery is recognised and dropped:
+    by its delivery id, and by its body (the id is outside the signature, so a
+    replay may carry a new one; see tracker.ticketing.inbound)."""
 
     system = models.CharField(max_length=16)
     delivery_id = models.CharField(max_length=200)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # sha256 of the raw body; blank for deliveries recorded before it was kept.
+    body_sha256 = models.CharField(max_length=64, blank=True, default="")
     keys = models.JSONField(default=list)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["system", "delivery_id"], name="ticket_webhook_delivery_unique"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["system", "body_sha256"],
+                condition=~models.Q(body_sha256=""),
+                name="ticket_webhook_delivery_unique_body",
+            ),
         ]
 
     def __str__(self) -> str:
