@@ -3,6 +3,10 @@
 An incident follows its document: its fields are read-only here and change only
 when a new revision is imported. Revisions and imports are an audit trail, so
 they can be browsed but never added, changed or deleted.
+
+A document may bring thousands of events and items: an incident's page shows the
+first INLINE_ROWS of each, with a link to all of them in a paginated list, and
+at most DOCUMENT_PREVIEW_CHARS of its document, with the raw one a click away.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -19,6 +24,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
+from config.json_input import read_json
 from tracker.models import ActionItem
 
 from .forms import ImportDocumentsForm
@@ -26,6 +32,10 @@ from .importing import ImportSummary, import_document
 from .models import DocumentImport, Incident, IncidentDocument, TimelineEvent
 from .selectors import incidents_with_item_counts
 from .uploads import read_document, summary_line
+
+# The rows of each kind an incident's page shows, and the characters of its document.
+INLINE_ROWS = 100
+DOCUMENT_PREVIEW_CHARS = 100_000
 
 # Every field that the import sets from the document, and the bookkeeping it keeps.
 DOCUMENT_FIELDS = (
@@ -59,7 +69,7 @@ def can_import_documents(user) -> bool:
 
 def _pretty_json(text: str) -> str:
     try:
-        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        return json.dumps(read_json(text), indent=2, ensure_ascii=False)
     except ValueError:
         # Only valid documents are stored, but show the text rather than fail.
         return text
@@ -68,6 +78,62 @@ def _pretty_json(text: str) -> str:
 def _raw_document_link(document: IncidentDocument) -> str:
     url = reverse("admin:incidents_incidentdocument_raw", args=[document.pk])
     return format_html('<a href="{}">Download the raw document ({} bytes)</a>', url, document.size)
+
+
+def _document_preview(text: str, document: IncidentDocument) -> str:
+    """The document's text in a <pre>, cut at DOCUMENT_PREVIEW_CHARS with a link to it whole."""
+    if len(text) <= DOCUMENT_PREVIEW_CHARS:
+        return format_html('<pre class="incident-document">{}</pre>', text)
+    return format_html(
+        '<pre class="incident-document">{}\n…</pre><p>The first {} of {} characters. {}.</p>',
+        text[:DOCUMENT_PREVIEW_CHARS],
+        f"{DOCUMENT_PREVIEW_CHARS:,}",
+        f"{len(text):,}",
+        _raw_document_link(document),
+    )
+
+
+class CappedInlineFormSet(BaseInlineFormSet):
+    """The first `rows` rows of an inline; `total` counts them all when there are more."""
+
+    rows = INLINE_ROWS
+    see_all_url: str | None = None
+
+    def get_queryset(self):
+        if not hasattr(self, "_capped"):
+            queryset = super().get_queryset()
+            self._capped = queryset[: self.rows]
+            self.total = len(self._capped)
+            if self.total == self.rows:
+                self.total = queryset.count()
+        return self._capped
+
+
+class CappedInline(admin.TabularInline):
+    """A read-only inline of at most INLINE_ROWS rows, linking to a list of them all."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    formset = CappedInlineFormSet
+    template = "admin/incidents/capped_tabular.html"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def see_all_url(self, obj) -> str:
+        raise NotImplementedError
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.see_all_url = self.see_all_url(obj) if obj is not None else None
+        return formset
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -85,7 +151,7 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class ActionItemInline(ReadOnlyInline):
+class ActionItemInline(CappedInline):
     model = ActionItem
     fields = ("item_link", "owner", "priority", "status", "deadline", "removed_from_source")
     readonly_fields = fields
@@ -94,17 +160,25 @@ class ActionItemInline(ReadOnlyInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("owner")
 
+    def see_all_url(self, obj: Incident) -> str:
+        changelist = reverse("admin:tracker_actionitem_changelist")
+        return f"{changelist}?incident__id__exact={obj.pk}"
+
     @admin.display(description="item")
     def item_link(self, obj: ActionItem) -> str:
         url = reverse("admin:tracker_actionitem_change", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, obj.title)
 
 
-class TimelineEventInline(ReadOnlyInline):
+class TimelineEventInline(CappedInline):
     model = TimelineEvent
     fields = ("timestamp", "type", "actor", "description")
     readonly_fields = fields
     verbose_name = "timeline event"
+
+    def see_all_url(self, obj: Incident) -> str:
+        changelist = reverse("admin:incidents_timelineevent_changelist")
+        return f"{changelist}?incident__id__exact={obj.pk}"
 
 
 @admin.register(Incident)
@@ -204,9 +278,8 @@ class IncidentAdmin(admin.ModelAdmin):
     def document_text(self, obj: Incident) -> str:
         if obj.current_document is None:
             return "-"
-        return format_html(
-            '<pre class="incident-document">{}</pre>', _pretty_json(obj.current_document.text)
-        )
+        document = obj.current_document
+        return _document_preview(_pretty_json(document.text), document)
 
     # --- Import page -----------------------------------------------------------
 
@@ -308,7 +381,7 @@ class IncidentDocumentAdmin(ReadOnlyAdmin):
 
     @admin.display(description="content, verbatim")
     def verbatim(self, obj: IncidentDocument) -> str:
-        return format_html('<pre class="incident-document">{}</pre>', obj.text)
+        return _document_preview(obj.text, obj)
 
     def get_urls(self):
         info = self.opts.app_label, self.opts.model_name
@@ -344,3 +417,16 @@ class DocumentImportAdmin(ReadOnlyAdmin):
     search_fields = ("document__incident__external_id", "source")
     fields = ("document", "imported_at", "source", "imported_by", "result", "summary")
     readonly_fields = fields
+
+
+@admin.register(TimelineEvent)
+class TimelineEventAdmin(ReadOnlyAdmin):
+    """Every event of an incident, paginated: where its page's "see all" leads."""
+
+    list_display = ("incident", "position", "timestamp", "type", "actor", "description")
+    list_select_related = ("incident",)
+    search_fields = ("incident__external_id", "actor", "description")
+
+    def has_module_permission(self, request):
+        # Reached from an incident's page; the index lists incidents, not their events.
+        return False
