@@ -114,7 +114,10 @@ def ticket_apply_remote(
             link.remote_updated_at is None or remote.updated_at > link.remote_updated_at
         ):
             link.remote_updated_at = remote.updated_at
-        if remote.url and not link.url:
+        if remote.key != link.key:
+            # Moved (a GitHub issue transferred to another repository): its new address.
+            link.key, link.url = remote.key, remote.url or link.url
+        elif remote.url and not link.url:
             link.url = remote.url
         if local_wins:
             link.state = TicketSyncState.PENDING

@@ -115,6 +115,8 @@ def ticket_push(
             changed = {f for f in SYNCED_FIELDS if link.pushed_values.get(f) != desired[f]}
             if changed:
                 remote = backend.update(link.key, fields, changed)
+                if remote is not None:
+                    _save_key(link, remote)  # moved (a transferred GitHub issue)
                 outcome = "updated"
             else:
                 outcome = "unchanged"
