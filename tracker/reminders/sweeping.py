@@ -135,6 +135,15 @@ def _sweep_chunk(
     if dry_run:
         return
     with transaction.atomic():
+        # Sweeps that overlap lock their chunk's items first, in one order, so they
+        # queue behind each other instead of deadlocking on the inserts and updates
+        # below (their chunks need not match: an item moved by one is read by another).
+        list(
+            ActionItem.objects.select_for_update()
+            .filter(pk__in=[item.pk for item in moved])
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
         # A second sweep's copy of a row is dropped here, by the unique constraint.
         Notification.objects.bulk_create(rows, ignore_conflicts=True)
         # One UPDATE per new date rather than a CASE over every item: items share few dates.
