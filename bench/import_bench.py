@@ -16,7 +16,13 @@ phase:
   event (the "updated" path);
 - scaling: documents with 5 items / 20 events against 50 items / 200 events,
   created then re-imported with every item's deadline changed, to show whether
-  queries per document grow with the size of a document.
+  queries per document grow with the size of a document;
+- largest: in a process of its own (so that its peak memory is its own), the
+  largest document the import accepts, at every TRACKER_IMPORT_MAX_* limit and
+  padded to just under TRACKER_IMPORT_MAX_BYTES, created, re-imported with every
+  item changed, and one past the items limit refused: seconds, statements, peak
+  resident memory (getrusage) and peak Python allocations (tracemalloc, in a
+  second run, since tracing slows Python down).
 
 Human-readable lines go first; the last line on stdout is one JSON object with
 every database's figures and the machine they were measured on.
@@ -28,11 +34,13 @@ import argparse
 import datetime as dt
 import json
 import random
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -398,12 +406,130 @@ def worker(database: str, docs: int, seed: int, scaling_docs: int) -> None:
     print(json.dumps(result))
 
 
+# --- Worker: the largest document the import accepts ----------------------------
+
+
+def largest_document(rng: random.Random, number: int, *, limits: dict[str, int]) -> dict:
+    """A document at every section limit, with as many distinct owners as items and
+    descriptions padded so that its bytes come just under the byte limit."""
+    doc = make_document(
+        rng,
+        number,
+        prefix="LARGEST",
+        items=limits["items"],
+        events=limits["events"],
+        communications=limits["communications"],
+        participants=4,
+    )
+    for index, item in enumerate(doc["action_items"]):
+        item["owner"] = f"owner{index:04d}@company.com"
+    doc["participants"] = [
+        {"name": f"Participant {i}", "role": ROLES[i % len(ROLES)], "email": f"p{i}@company.com"}
+        for i in range(limits["participants"])
+    ]
+    spare = limits["bytes"] - len(encode(doc)) - 4096
+    pad = max(0, spare // len(doc["events"]))
+    for event in doc["events"]:
+        event["description"] += " " + "x" * max(0, pad - 1)
+    return doc
+
+
+def _max_rss_mb() -> float:
+    # ru_maxrss is in kilobytes on Linux: the process's peak resident memory so far.
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def largest_worker(database: str, seed: int) -> None:
+    common.django_setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+
+    from incidents.importing import import_document
+
+    call_command("migrate", interactive=False, verbosity=0)
+    limits = {
+        "items": settings.TRACKER_IMPORT_MAX_ITEMS,
+        "events": settings.TRACKER_IMPORT_MAX_EVENTS,
+        "communications": settings.TRACKER_IMPORT_MAX_COMMUNICATIONS,
+        "participants": settings.TRACKER_IMPORT_MAX_PARTICIPANTS,
+        "bytes": settings.TRACKER_IMPORT_MAX_BYTES,
+    }
+    rng = random.Random(f"{seed}-largest")
+    doc = largest_document(rng, 0, limits=limits)
+    changed = change_document(rng, doc, every_item=True)
+    changed["events"] = changed["events"][1:]  # one more event would pass the limit
+    # 100 times the items, in 3.5 MB: refused by their number, before validation.
+    too_many = make_document(rng, 2, prefix="LARGEST")
+    too_many["action_items"] = [
+        {"title": f"Item {i}", "priority": "P2"} for i in range(100 * limits["items"])
+    ]
+    raws = {
+        "create": encode(doc),
+        "reimport_changed_every_item": encode(changed),
+        "traced_create": encode(largest_document(rng, 1, limits=limits)),
+        "refused_100x_items": json.dumps(too_many, separators=(",", ":")).encode(),
+    }
+    expected = {
+        "create": "created",
+        "reimport_changed_every_item": "updated",
+        "traced_create": "created",
+        "refused_100x_items": "rejected",
+    }
+
+    # After building the documents: what each import adds to the peak is its own.
+    report: dict[str, Any] = {"limits": limits, "max_rss_mb_before": _max_rss_mb()}
+    for phase, raw in raws.items():
+        traced = phase == "traced_create"
+        if traced:
+            tracemalloc.start()
+        counter = common.QueryCounter()
+        started = time.perf_counter()
+        with connection.execute_wrapper(counter):
+            summary = import_document(raw=raw, source="bench", path=f"largest/{phase}.json")
+        seconds = time.perf_counter() - started
+        if str(summary.result) != expected[phase]:
+            raise SystemExit(f"largest {phase}: expected {expected[phase]}, got {summary.result}")
+        figures = {
+            "bytes": len(raw),
+            "result": str(summary.result),
+            "seconds": round(seconds, 3),
+            "queries": counter.total,
+            "sql_seconds": round(counter.sql_seconds, 3),
+        }
+        if traced:
+            figures["tracemalloc_peak_mb"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
+            tracemalloc.stop()
+        else:
+            figures["max_rss_mb_after"] = _max_rss_mb()
+        report[phase] = figures
+        print(
+            f"[{database}] largest {phase}: {len(raw):,} bytes, {seconds:.2f} s, "
+            f"{counter.total} queries, "
+            + (
+                f"tracemalloc peak {figures['tracemalloc_peak_mb']} MB"
+                if traced
+                else f"max RSS {figures['max_rss_mb_after']} MB"
+            )
+        )
+    report.update(vendor=connection.vendor, version=database_version(), debug=settings.DEBUG)
+    print(json.dumps(report))
+
+
 # --- Driver: fresh databases, one child process each ---------------------------
 
 
 def run_database(database: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    results = {} if args.only_largest else run_child(database, args, workdir, "--worker")
+    if args.largest:
+        results["largest"] = run_child(database, args, workdir, "--worker-largest")
+    return results
+
+
+def run_child(database: str, args: argparse.Namespace, workdir: Path, mode: str) -> dict:
+    """Run a worker (`mode`) on a fresh database; its last line, as JSON."""
     if database == "sqlite":
-        url = f"sqlite:///{workdir / 'bench.sqlite3'}"
+        url = f"sqlite:///{workdir / f'bench{mode}.sqlite3'}"
     else:
         url = args.postgres_url
         common.postgres_recreate(url)
@@ -411,7 +537,7 @@ def run_database(database: str, args: argparse.Namespace, workdir: Path) -> dict
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
-        "--worker",
+        mode,
         database,
         "--docs",
         str(args.docs),
@@ -455,18 +581,34 @@ def main() -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the databases (and temp dir) afterwards"
     )
+    parser.add_argument(
+        "--largest",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also import the largest document the limits allow, in its own process (default)",
+    )
+    parser.add_argument(
+        "--only-largest", action="store_true", help="only the largest document's phase"
+    )
     parser.add_argument("--worker", choices=DATABASES, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-largest", choices=DATABASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
         worker(args.worker, args.docs, args.seed, args.scaling_docs)
         return
+    if args.worker_largest:
+        largest_worker(args.worker_largest, args.seed)
+        return
+    if args.only_largest:
+        args.largest = True
 
     databases = [d.strip() for d in args.databases.split(",") if d.strip()]
     unknown = set(databases) - set(DATABASES)
     if unknown:
         parser.error(f"unknown databases: {', '.join(sorted(unknown))}")
 
+    load_before = common.load_average()
     workdir = Path(tempfile.mkdtemp(prefix="tracker_bench_"))
     try:
         results = {database: run_database(database, args, workdir) for database in databases}
@@ -482,6 +624,8 @@ def main() -> None:
         "scaling_docs": args.scaling_docs,
         "at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": common.machine_info(),
+        "load_average_before": load_before,
+        "load_average_after": common.load_average(),
         "databases": results,
     }
     print(json.dumps(report))
