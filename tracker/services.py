@@ -30,6 +30,7 @@ from .models import (
     Person,
     Priority,
     Status,
+    validate_deadline,
 )
 from .reminders import next_reminder_on
 from .ticketing import outbox
@@ -96,6 +97,12 @@ def people_get_or_create(*, emails: Iterable[str]) -> dict[str, Person]:
     wanted = {normalise_email(e) for e in emails if e}
     if not wanted:
         return {}
+    limit = Person._meta.get_field("email").max_length
+    too_long = sorted(email for email in wanted if len(email) > limit)
+    if too_long:
+        # Every edge checks this first; here it guards the paths that cannot (a ticket's
+        # assignee), so that no insert reaches the database to be refused there.
+        raise ValidationError({"owner": f"{too_long[0][:40]}... is longer than {limit} characters"})
     found = _people_by_email(wanted)
     missing = wanted - found.keys()
     if missing:
@@ -145,6 +152,10 @@ def _validate(item: ActionItem) -> None:
         errors["priority"] = f"expected one of {', '.join(Priority.values)}"
     if not (item.title or "").strip():
         errors["title"] = "must not be empty"
+    try:
+        validate_deadline(item.deadline)
+    except ValidationError as exc:
+        errors["deadline"] = exc.messages[0]
     if errors:
         raise ValidationError(errors)
 

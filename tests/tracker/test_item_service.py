@@ -13,6 +13,7 @@ from tracker.models import (
     ActionItem,
     ActionItemChange,
     ChangeSource,
+    Person,
     TicketLink,
     TicketSyncState,
 )
@@ -563,3 +564,30 @@ def test_it_leaves_the_next_reminder_alone_when_other_fields_change(item):
     )
 
     assert fresh(item).next_reminder_on == dt.date(2025, 3, 26)
+
+
+# --- Limits every path shares --------------------------------------------------------
+
+
+@pytest.mark.parametrize("deadline", [dt.date(1899, 12, 31), dt.date(9999, 12, 31)])
+def test_it_refuses_a_deadline_outside_the_supported_range(make_action_item, deadline):
+    item = make_action_item(deadline=dt.date(2026, 1, 5))
+
+    with transaction.atomic(), pytest.raises(ValidationError) as caught:
+        services.action_item_update(item=item, actor=WEB, deadline=deadline)
+
+    assert "deadline" in caught.value.message_dict
+    item.refresh_from_db()
+    assert item.deadline == dt.date(2026, 1, 5)
+
+
+def test_it_refuses_an_owner_email_longer_than_its_column(make_action_item):
+    item = make_action_item()
+    email = "a" * 250 + "@example.com"
+
+    with transaction.atomic(), pytest.raises(ValidationError) as caught:
+        services.person_get_or_create(email=email)
+
+    assert "owner" in caught.value.message_dict
+    assert not Person.objects.filter(email=email).exists()
+    assert item.owner.email != email
