@@ -39,6 +39,20 @@ class RedmineAdmin:
         assert response.status_code == 201, response.text
         return response.json()["issue"]
 
+    def create_user(self) -> dict:
+        """A new Redmine user, member of no project (so not assignable in ours)."""
+        login = f"u{uuid.uuid4().hex[:10]}"
+        body = {
+            "login": login,
+            "firstname": "Outside",
+            "lastname": "Member",
+            "mail": f"{login}@example.com",
+            "password": f"{login}-password",
+        }
+        response = self.session.post(f"{self.url}/users.json", json={"user": body}, timeout=10)
+        assert response.status_code == 201, response.text
+        return response.json()["user"]
+
     def issues_marked(self, marker: str) -> list[dict]:
         """Every issue, in any status, whose description carries `marker`."""
         response = self.session.get(
@@ -113,6 +127,33 @@ def redmine_settings(settings, redmine_env) -> Iterator[None]:
 def redmine_backend(redmine_settings) -> RedmineBackend:
     from tracker.ticketing import get_backend
 
+    return get_backend()
+
+
+@pytest.fixture(scope="session")
+def redmine_sync_api_key(redmine_env) -> str:
+    """The key of syncbot, no administrator: its role's workflow forbids
+    New -> Closed and every move to Rejected, and makes the due date read-only
+    in Feedback (scripts/redmine)."""
+    key = os.environ.get("REDMINE_TEST_SYNC_API_KEY", "")
+    if not key:
+        pytest.fail(
+            "these tests need the API key of a Redmine user who is not an administrator: "
+            "scripts/test exports scripts/redmine's REDMINE_SYNC_API_KEY as "
+            "REDMINE_TEST_SYNC_API_KEY; set it to use another Redmine"
+        )
+    return key
+
+
+@pytest.fixture
+def redmine_syncbot(redmine_settings, settings, redmine_admin, redmine_sync_api_key):
+    """Ticket sync as syncbot. A user who is no administrator cannot find users
+    by email nor read their emails, so alice is mapped to her Redmine id."""
+    from tracker.ticketing import get_backend
+
+    settings.REDMINE_API_KEY = redmine_sync_api_key
+    settings.TICKETS_USER_MAP = {"alice@example.com": str(redmine_admin.id_of("users", "alice"))}
+    reset_backend()
     return get_backend()
 
 
