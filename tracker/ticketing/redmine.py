@@ -20,6 +20,11 @@ Each ticket's description ends with the item's marker in brackets
 every status, reading the database, not a search index, so a ticket created by
 an attempt whose answer was lost is found at once. Redmine 5 sends no webhooks:
 changes come back by polling `updated_on`.
+
+Redmine gives a new issue today's date as its start date and refuses a due
+date before it, so a ticket is created with the earlier of today and its due
+date as start date (an overdue item's ticket starts on its due date); a later
+due date that Redmine refuses for the same reason is sent again with that start.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import datetime as dt
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+from django.utils import timezone
 
 from .base import RemoteTicket, TicketBackend, TicketError, TicketFields, TicketNotFound
 from .http import HttpClient
@@ -121,6 +128,8 @@ class RedmineBackend(TicketBackend):
         body = self._issue_body(
             fields, set(("title", "description", "priority", "deadline", "owner"))
         )
+        if fields.deadline:
+            body["start_date"] = _start_date(fields.deadline).isoformat()
         body["project_id"] = self.config["project"]
         if self.config.get("tracker"):
             body["tracker_id"] = self._tracker_id(self.config["tracker"])
@@ -165,17 +174,21 @@ class RedmineBackend(TicketBackend):
         try:
             return getattr(self.client, method)(path, json={"issue": issue})
         except TicketError as error:
-            # An owner who is not a member of the project cannot be assigned:
-            # keep the rest of the change rather than fail the whole push.
-            if (
-                error.status == 422
-                and issue.get("assigned_to_id")
-                and "assign" in error.message.lower()
-            ):
-                return getattr(self.client, method)(
-                    path, json={"issue": {**issue, "assigned_to_id": ""}}
-                )
-            raise
+            if error.status != 422:
+                raise
+            text = error.message.lower()
+            again = dict(issue)
+            if issue.get("assigned_to_id") and "assign" in text:
+                # An owner who is not a member of the project cannot be assigned:
+                # keep the rest of the change rather than fail the whole push.
+                again["assigned_to_id"] = ""
+            if issue.get("due_date") and "start_date" not in issue and "start date" in text:
+                # A due date before the start date someone gave the ticket.
+                due = dt.date.fromisoformat(issue["due_date"])
+                again["start_date"] = _start_date(due).isoformat()
+            if again == issue:
+                raise
+            return self._send(method, path, again)
 
     # --- Pull ---------------------------------------------------------------
 
@@ -318,6 +331,12 @@ class RedmineBackend(TicketBackend):
                     raise
                 self._user_emails[user_id] = None
         return self._user_emails[user_id]
+
+
+def _start_date(due: dt.date) -> dt.date:
+    """The start date a ticket due on `due` is given: the earlier of today and
+    its due date, since Redmine refuses a due date before the start date."""
+    return min(timezone.localdate(), due)
 
 
 def _parse_time(value: str | None) -> dt.datetime:
