@@ -214,6 +214,21 @@ def test_it_takes_the_remote_change_when_it_is_the_later_one(redmine_backend, re
     assert reload(item).status == "cancelled"
 
 
+def test_an_owner_redmine_cannot_assign_stays_the_items_owner(redmine_backend, redmine_admin):
+    outsider = redmine_admin.create_user()
+    item = make_item(owner=services.person_get_or_create(email=outsider["mail"]))
+
+    assert push.ticket_push(item_id=item.pk) == ("created", "")
+    key = reload(item).ticket_link.key
+    assert "assigned_to" not in redmine_admin.issue(key)
+    services.action_item_update(item=reload(item), actor=WEB, title="Breaker, revised")
+    assert push.ticket_push(item_id=item.pk) == ("updated", "")
+
+    assert (pull.tickets_poll().changed, pull.tickets_poll().changed) == (0, 0)
+    assert reload(item).owner.email == outsider["mail"]
+    assert reload(item).ticket_link.state == TicketSyncState.SYNCED
+
+
 def test_it_links_an_existing_ticket_instead_of_creating_one(redmine_backend, redmine_admin):
     issue = redmine_admin.create(subject="Filed by hand")
     # Redmine ignores a status given at creation.

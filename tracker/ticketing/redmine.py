@@ -172,7 +172,7 @@ class RedmineBackend(TicketBackend):
 
     def _send(self, method: str, path: str, issue: dict[str, Any]):
         try:
-            return getattr(self.client, method)(path, json={"issue": issue})
+            response = getattr(self.client, method)(path, json={"issue": issue})
         except TicketError as error:
             if error.status != 422:
                 raise
@@ -181,6 +181,7 @@ class RedmineBackend(TicketBackend):
             if issue.get("assigned_to_id") and "assign" in text:
                 # An owner who is not a member of the project cannot be assigned:
                 # keep the rest of the change rather than fail the whole push.
+                self._unassignable.add(int(issue["assigned_to_id"]))
                 again["assigned_to_id"] = ""
             if issue.get("due_date") and "start_date" not in issue and "start date" in text:
                 # A due date before the start date someone gave the ticket.
@@ -189,6 +190,9 @@ class RedmineBackend(TicketBackend):
             if again == issue:
                 raise
             return self._send(method, path, again)
+        if issue.get("assigned_to_id"):
+            self._unassignable.discard(int(issue["assigned_to_id"]))
+        return response
 
     # --- Pull ---------------------------------------------------------------
 
