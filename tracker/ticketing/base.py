@@ -51,6 +51,32 @@ class TicketNotFound(TicketError):
         super().__init__(message, **kwargs)
 
 
+class TicketChangeRefused(TicketError):
+    """The ticket system answered a write with success but, read back, did not
+    make all of it (Redmine ignores a status its workflow does not allow for the
+    user and answers 204). Permanent unless said otherwise: the same change
+    would be refused again.
+
+    `ticket` is the ticket as read back. `known_values` is what it now says for
+    the fields that were sent, as `TicketFields.as_values()` puts them: the
+    value pushed where the change was made, the value read back where it was
+    refused. The sync records them as what the ticket says, so that the next
+    pull does not take a refused field's old value for a change made remotely.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        ticket: RemoteTicket,
+        known_values: Mapping[str, Any],
+        permanent: bool = True,
+    ) -> None:
+        super().__init__(message, permanent=permanent)
+        self.ticket = ticket
+        self.known_values = dict(known_values)
+
+
 class TicketConfigError(TicketError):
     """The backend is enabled but not configured well enough to run."""
 

@@ -87,11 +87,14 @@ def ticket_apply_remote(
         known = dict(link.pushed_values)
         changes: dict[str, Any] = {}
         local_wins = False
+        caught_up = False
         for name, value in pulled.items():
             if name in known and same(name, known[name], value):
                 continue  # the ticket says what we last told it (our own echo)
             if same(name, current[name], value):
                 known[name] = current[name]  # both sides agree already
+                # Someone made remotely the change a failed push could not.
+                caught_up = True
                 continue
             # The ticket changed remotely; if the item changed here too, the later change wins.
             known[name] = value
@@ -119,7 +122,15 @@ def ticket_apply_remote(
             link.key, link.url = remote.key, remote.url or link.url
         elif remote.url and not link.url:
             link.url = remote.url
-        if local_wins:
+        # A link that failed for good (a change the ticket system refused) is
+        # pushed again once the two sides agree on a field, by a change made
+        # there or taken from there: that push finds out whether its error holds.
+        refused_settled = (
+            (caught_up or bool(changes))
+            and link.state == TicketSyncState.FAILING
+            and link.next_attempt_at is None
+        )
+        if local_wins or refused_settled:
             link.state = TicketSyncState.PENDING
             link.next_attempt_at = now
             enqueue_push([item.pk])

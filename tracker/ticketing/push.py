@@ -27,7 +27,14 @@ from django.utils import timezone
 
 from ..links import item_url
 from ..models import ActionItem, TicketLink, TicketSyncState
-from .base import SYNCED_FIELDS, RemoteTicket, TicketBackend, TicketError, TicketFields
+from .base import (
+    SYNCED_FIELDS,
+    RemoteTicket,
+    TicketBackend,
+    TicketChangeRefused,
+    TicketError,
+    TicketFields,
+)
 from .common import ERROR_MAX_CHARS, sync_backend
 from .outbox import enqueue_push
 
@@ -121,6 +128,9 @@ def ticket_push(
             else:
                 outcome = "unchanged"
     except TicketError as error:
+        if isinstance(error, TicketChangeRefused):
+            # The ticket exists and holds part of the change: keep its key now.
+            _save_key(link, error.ticket)
         _push_failed(link, error, version=version, now=now)
         logger.warning(
             "ticket push failed",
@@ -192,14 +202,27 @@ def _push_failed(link: TicketLink, error: TicketError, *, version: int, now: dt.
         )
         # Jitter, so that links that failed together do not all come back together.
         next_attempt = now + dt.timedelta(seconds=delay * random.uniform(1.0, 1.25))
-    TicketLink.objects.filter(pk=link.pk).update(
-        state=TicketSyncState.FAILING,
-        attempts=attempts,
-        last_error=error.message[:ERROR_MAX_CHARS],
-        next_attempt_at=next_attempt,
-        claimed_until=None,
-        updated_at=now,
-    )
+    failed = {
+        "state": TicketSyncState.FAILING,
+        "attempts": attempts,
+        "last_error": error.message[:ERROR_MAX_CHARS],
+        "next_attempt_at": next_attempt,
+        "claimed_until": None,
+        "updated_at": now,
+    }
+    with transaction.atomic():
+        if isinstance(error, TicketChangeRefused):
+            # The ticket took part of the change and kept its old value for the
+            # rest: remember what it says, or the next pull would take the kept
+            # value for a change made remotely and revert the item.
+            known = (
+                TicketLink.objects.select_for_update()
+                .filter(pk=link.pk)
+                .values_list("pushed_values", flat=True)
+                .first()
+            )
+            failed["pushed_values"] = {**(known or {}), **error.known_values}
+        TicketLink.objects.filter(pk=link.pk).update(**failed)
 
 
 def tickets_due(*, now: dt.datetime, system: str) -> list[int]:

@@ -25,6 +25,12 @@ Redmine gives a new issue today's date as its start date and refuses a due
 date before it, so a ticket is created with the earlier of today and its due
 date as start date (an overdue item's ticket starts on its due date); a later
 due date that Redmine refuses for the same reason is sent again with that start.
+
+Writes are confirmed. Redmine answers 204 to a status its workflow does not
+allow for the user's roles (only administrators bypass workflows), or to a field
+the workflow makes read-only, and keeps the old value. So after a change of
+status, assignee or due date the issue is read back, and a value it did not
+take raises TicketChangeRefused naming the workflow, the role and the move.
 """
 
 from __future__ import annotations
@@ -36,11 +42,21 @@ from typing import Any
 
 from django.utils import timezone
 
-from .base import RemoteTicket, TicketBackend, TicketError, TicketFields, TicketNotFound
+from .base import (
+    RemoteTicket,
+    TicketBackend,
+    TicketChangeRefused,
+    TicketError,
+    TicketFields,
+    TicketNotFound,
+)
 from .http import HttpClient
 
 PAGE_SIZE = 100
 MARKER_LINE = re.compile(r"\[([A-Za-z0-9_.-]+-\d+)\]\s*$")
+# What Redmine may silently keep: read back after every change to one of them.
+CONFIRMED_FIELDS = frozenset({"status", "deadline", "owner"})
+ALLOWED_NOW = ", which its workflow allows now: trying again"
 
 
 class RedmineBackend(TicketBackend):
@@ -76,6 +92,10 @@ class RedmineBackend(TicketBackend):
         self._user_emails: dict[int, str | None] = {}
         # Users Redmine refused as assignees (not members of the project).
         self._unassignable: set[int] = set()
+        self._closed_statuses: set[str] = set()
+        # The API user's role names by project id, and whether it is an administrator.
+        self._roles: dict[int, list[str]] | None = None
+        self._admin = False
 
     @classmethod
     def config_from_settings(cls, settings: Any) -> dict[str, Any]:
@@ -125,31 +145,38 @@ class RedmineBackend(TicketBackend):
         return None
 
     def create(self, fields: TicketFields) -> RemoteTicket:
-        body = self._issue_body(
-            fields, set(("title", "description", "priority", "deadline", "owner"))
-        )
+        sent = {"title", "description", "priority", "deadline", "owner"}
+        body = self._issue_body(fields, sent)
         if fields.deadline:
             body["start_date"] = _start_date(fields.deadline).isoformat()
         body["project_id"] = self.config["project"]
         if self.config.get("tracker"):
             body["tracker_id"] = self._tracker_id(self.config["tracker"])
-        # New tickets start in the default status; a closed item is moved afterwards.
-        response = self._send("post", "/issues.json", body)
-        ticket = self._ticket(response.json()["issue"])
-        if fields.status != "open":
-            self._send(
-                "put", f"/issues/{ticket.key}.json", {"status_id": self._status_id(fields.status)}
-            )
-        return ticket
+        # New tickets start in the tracker's default status (Redmine ignores one
+        # given here); any other status is a move afterwards.
+        issue = self._send("post", "/issues.json", body).json()["issue"]
+        key = str(issue["id"])
+        if not self._status_is(issue, fields.status):
+            sent.add("status")
+            self._send("put", f"/issues/{key}.json", {"status_id": self._status_id(fields.status)})
+            # The answer to the create says the rest; only the move needs reading.
+            issue = self._read(key)
+        self._confirm(issue, fields, sent)
+        return self._ticket(issue)
 
     def update(self, key: str, fields: TicketFields, changed: set[str]) -> RemoteTicket | None:
         body = self._issue_body(fields, changed)
         if "status" in changed:
             body["status_id"] = self._status_id(fields.status)
-        if body:
-            # Redmine answers 204 with no body: the ticket is not returned.
-            self._send("put", f"/issues/{self._key(key)}.json", body)
-        return None
+        if not body:
+            return None
+        # Redmine answers 204 with no body, also when it kept some of the old values.
+        self._send("put", f"/issues/{self._key(key)}.json", body)
+        if not changed & CONFIRMED_FIELDS:
+            return None  # title, description, priority: applied or refused with a 422
+        issue = self._read(key)
+        self._confirm(issue, fields, changed)
+        return self._ticket(issue)
 
     def _issue_body(self, fields: TicketFields, changed: set[str]) -> dict[str, Any]:
         body: dict[str, Any] = {}
@@ -193,6 +220,115 @@ class RedmineBackend(TicketBackend):
         if issue.get("assigned_to_id"):
             self._unassignable.discard(int(issue["assigned_to_id"]))
         return response
+
+    # --- Confirming writes ------------------------------------------------------
+
+    def _read(self, key: str, *, include: str = "") -> dict[str, Any]:
+        params = {"include": include} if include else None
+        return self.client.get(f"/issues/{self._key(key)}.json", params=params).json()["issue"]
+
+    def _status_is(self, issue: Mapping[str, Any], status: str) -> bool:
+        wanted = self.status_map.get(status, status)
+        return (issue.get("status") or {}).get("name", "").casefold() == wanted.casefold()
+
+    def _assignee_id(self, email: str | None) -> int | None:
+        """Who the ticket is assigned to once `email` is pushed as its owner."""
+        user_id = self._user_id(email)
+        return None if user_id in self._unassignable else user_id
+
+    def _confirm(self, issue: Mapping[str, Any], fields: TicketFields, sent: set[str]) -> None:
+        """Raise TicketChangeRefused if `issue`, read back after a write of the
+        `sent` fields, kept an old status, due date or assignee."""
+        refused: dict[str, str] = {}
+        if "status" in sent and not self._status_is(issue, fields.status):
+            refused["status"] = self._status_refusal(issue, fields.status)
+        due = fields.deadline.isoformat() if fields.deadline else None
+        if "deadline" in sent and (issue.get("due_date") or None) != due:
+            refused["deadline"] = (
+                f"kept due date {issue.get('due_date') or '(none)'} instead of "
+                f"{due or '(none)'}: {self._read_only_reason(issue)}, "
+                "or its dates come from its subtasks"
+            )
+        assignee = (issue.get("assigned_to") or {}).get("id")
+        if "owner" in sent and assignee != self._assignee_id(fields.owner):
+            kept = (issue.get("assigned_to") or {}).get("name") or "(nobody)"
+            refused["owner"] = (
+                f"kept assignee {kept} instead of {fields.owner or '(nobody)'}: "
+                f"{self._read_only_reason(issue)}"
+            )
+        if not refused:
+            return
+        # A move the workflow allows, read back undone: changed meanwhile, try again.
+        permanent = not refused.get("status", "").endswith(ALLOWED_NOW)
+        ticket = self._ticket(issue)
+        known = {name: value for name, value in fields.as_values().items() if name in sent}
+        read_back = ticket.pulled_values()
+        for name in refused:
+            # What the ticket kept, when it reads back as a tracker value; else
+            # the last value known to be pushed stays.
+            known.pop(name, None)
+            if name in read_back:
+                known[name] = read_back[name]
+        raise TicketChangeRefused(
+            f"Redmine issue {ticket.key} " + "; ".join(refused.values()),
+            ticket=ticket,
+            known_values=known,
+            permanent=permanent,
+        )
+
+    def _status_refusal(self, issue: Mapping[str, Any], status: str) -> str:
+        kept = (issue.get("status") or {}).get("name", "?")
+        wanted = self.status_map.get(status, status)
+        issue = self._read(str(issue["id"]), include="allowed_statuses,children,relations")
+        listed = issue.get("allowed_statuses")
+        message = f"kept status '{kept}'"
+        if listed is None:  # Redmine before 5.0 does not say
+            return f"{message} instead of '{wanted}': the workflow does not allow it for this user"
+        allowed = [s["name"] for s in listed if s["name"] != kept]
+        if wanted.casefold() in {name.casefold() for name in allowed}:
+            return f"{message} instead of '{wanted}'{ALLOWED_NOW}"
+        message += (
+            f": the workflow of {self._roles_named(issue)} (tracker "
+            f"{(issue.get('tracker') or {}).get('name', '?')}) does not allow "
+            f"{kept} → {wanted} for this user"
+        )
+        message += f" (from {kept} it allows {', '.join(allowed)})" if allowed else ""
+        closing = wanted.casefold() in self._status_ids()[1]
+        blocked = any(
+            r.get("relation_type") == "blocks" and r.get("issue_to_id") == issue["id"]
+            for r in issue.get("relations", [])
+        )
+        if closing and (issue.get("children") or blocked):
+            message += "; or Redmine will not close it before its subtasks and blocking issues"
+        elif not closing and issue.get("parent"):
+            message += "; or Redmine will not reopen a subtask of a closed issue"
+        return message
+
+    def _read_only_reason(self, issue: Mapping[str, Any]) -> str:
+        tracker = (issue.get("tracker") or {}).get("name", "?")
+        return (
+            f"the field is read-only for {self._roles_named(issue)} in the workflow of "
+            f"tracker {tracker} (Administration → Workflow → Fields permissions), "
+            "or the tracker does not use it"
+        )
+
+    def _roles_named(self, issue: Mapping[str, Any]) -> str:
+        """The API user's roles in the issue's project, for a message."""
+        if self._roles is None:
+            user = self.client.get("/users/current.json", params={"include": "memberships"})
+            me = user.json()["user"]
+            self._admin = bool(me.get("admin"))
+            self._roles = {
+                m["project"]["id"]: [r["name"] for r in m.get("roles", [])]
+                for m in me.get("memberships", [])
+                if m.get("project")
+            }
+        if self._admin:
+            return "every role (the user is an administrator)"
+        names = self._roles.get((issue.get("project") or {}).get("id"), [])
+        if not names:
+            return "the user's roles"
+        return f"role{'s' if len(names) > 1 else ''} {', '.join(names)}"
 
     # --- Pull ---------------------------------------------------------------
 
@@ -262,17 +398,23 @@ class RedmineBackend(TicketBackend):
         return str(key)
 
     def _status_id(self, status: str) -> int:
+        statuses, _ = self._status_ids()
+        wanted = self.status_map.get(status, status)
+        if wanted.casefold() not in statuses:
+            raise TicketError(
+                f"Redmine has no status {wanted!r} (for {status}); "
+                f"it has: {', '.join(sorted(statuses))}. Set TICKETS_STATUS_MAP.",
+                permanent=True,
+            )
+        return statuses[wanted.casefold()]
+
+    def _status_ids(self) -> tuple[dict[str, int], set[str]]:
+        """Redmine's statuses (casefolded name -> id), and which of them are closed."""
         if self._statuses is None:
             listed = self.client.get("/issue_statuses.json").json()["issue_statuses"]
             self._statuses = {s["name"].casefold(): s["id"] for s in listed}
-        wanted = self.status_map.get(status, status)
-        if wanted.casefold() not in self._statuses:
-            raise TicketError(
-                f"Redmine has no status {wanted!r} (for {status}); "
-                f"it has: {', '.join(sorted(self._statuses))}. Set TICKETS_STATUS_MAP.",
-                permanent=True,
-            )
-        return self._statuses[wanted.casefold()]
+            self._closed_statuses = {s["name"].casefold() for s in listed if s.get("is_closed")}
+        return self._statuses, self._closed_statuses
 
     def _priority_id(self, priority: str) -> int:
         if self._priorities is None:
