@@ -48,6 +48,8 @@ from .services import (
     action_items_update,
     person_get_or_create,
 )
+from .ticketing import get_backend
+from .ticketing.preflight import tickets_preflight
 from .ticketing.push import tickets_resync, tickets_unlink
 from .tokens import api_token_create, api_token_revoke
 
@@ -562,6 +564,7 @@ class TicketLinkAdmin(admin.ModelAdmin):
     search_fields = ("key", "item__title")
     list_select_related = ("item",)
     actions = ["resync", "unlink"]
+    change_list_template = "admin/tracker/ticketlink/change_list.html"
     # pushed_values and the claim are the sync's bookkeeping; shown, never edited.
     readonly_fields = [f.name for f in TicketLink._meta.fields] + ["ticket"]
 
@@ -581,6 +584,33 @@ class TicketLinkAdmin(admin.ModelAdmin):
     def has_sync_permission(self, request) -> bool:
         # Whoever may change items may make their tickets agree with them.
         return request.user.has_perm("tracker.change_actionitem")
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "check/",
+                self.admin_site.admin_view(self.check_view),
+                name="{}_{}_check".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def check_view(self, request):
+        """What `sync_tickets --check` reports: read from the ticket system on each visit."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        backend = get_backend()
+        findings = tickets_preflight(backend=backend) if backend else []
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Check the ticket system",
+            "backend": backend.name if backend else "",
+            "findings": findings,
+            "blocking": sum(1 for finding in findings if finding.blocking),
+        }
+        return TemplateResponse(request, "admin/tracker/ticketlink/check.html", context)
 
     @admin.action(
         description="Push the selected items to their tickets again", permissions=["sync"]

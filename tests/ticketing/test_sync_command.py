@@ -158,3 +158,13 @@ def test_a_dry_run_of_the_due_items_lists_only_those(webhook, capsys):
         f"item {due.pk}: would create a ticket",
         "1 items, nothing sent (--dry-run)",
     ]
+
+
+def test_the_check_of_a_backend_with_nothing_to_check_passes(webhook, capsys):
+    call_command("sync_tickets", "--check")
+
+    assert capsys.readouterr().out == "webhook: every check passed\n"
+
+
+def test_the_check_refuses_to_run_when_sync_is_off(sync_off):
+    assert refusal("--check") == "Ticket sync is off: set TICKETS_BACKEND (see the README)."

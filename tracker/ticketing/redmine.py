@@ -37,12 +37,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from django.utils import timezone
 
 from .base import (
+    PreflightFinding,
     RemoteTicket,
     TicketBackend,
     TicketChangeRefused,
@@ -57,6 +58,12 @@ MARKER_LINE = re.compile(r"\[([A-Za-z0-9_.-]+-\d+)\]\s*$")
 # What Redmine may silently keep: read back after every change to one of them.
 CONFIRMED_FIELDS = frozenset({"status", "deadline", "owner"})
 ALLOWED_NOW = ", which its workflow allows now: trying again"
+# A role needs these to sync (edit_own_issues only reaches issues the user created).
+NEEDED_PERMISSIONS = {
+    "view_issues": "view issues",
+    "add_issues": "add issues",
+    "edit_issues": "edit issues",
+}
 
 
 class RedmineBackend(TicketBackend):
@@ -96,6 +103,7 @@ class RedmineBackend(TicketBackend):
         # The API user's role names by project id, and whether it is an administrator.
         self._roles: dict[int, list[str]] | None = None
         self._admin = False
+        self._role_details: dict[int, dict[str, Any]] = {}
 
     @classmethod
     def config_from_settings(cls, settings: Any) -> dict[str, Any]:
@@ -366,6 +374,284 @@ class RedmineBackend(TicketBackend):
             raise ValueError(f"not an issue of {self.config['url']}: {reference!r}")
         return match.group(1)
 
+    # --- Preflight ----------------------------------------------------------------
+
+    def preflight(self, *, owner_emails: Iterable[str] = ()) -> list[PreflightFinding]:
+        """Read-only checks, as the configured API key: the project and the
+        user's permissions in it, the tracker, the mapped statuses and
+        priorities, which mapped statuses the workflow does not reach from each
+        (Redmine shows a user's allowed moves only on an existing issue: one
+        issue of the project in each status is read), and who of `owner_emails`
+        cannot be assigned (finding users by email needs an administrator)."""
+        findings: list[PreflightFinding] = []
+        try:
+            self._preflight(findings, owner_emails)
+        except TicketError as error:
+            findings.append(PreflightFinding("connection", self._connection_problem(error)))
+        return findings
+
+    def _preflight(self, findings: list[PreflightFinding], owner_emails: Iterable[str]) -> None:
+        def found(area: str, message: str, blocking: bool = True) -> None:
+            findings.append(PreflightFinding(area, message, blocking))
+
+        me = self.client.get("/users/current.json", params={"include": "memberships"})
+        me = me.json()["user"]
+        login = me.get("login", "?")
+        reference = self.config["project"]
+        try:
+            project = self.client.get(
+                f"/projects/{reference}.json", params={"include": "trackers"}
+            ).json()["project"]
+        except TicketError as error:
+            if error.status not in (403, 404):
+                raise
+            found(
+                "project",
+                f"Redmine user {login} cannot see project {reference!r}: it does not exist or "
+                "the user is not a member (REDMINE_PROJECT is the project's identifier).",
+            )
+            return
+        admin = bool(me.get("admin"))
+        roles = [
+            role
+            for membership in me.get("memberships", [])
+            if (membership.get("project") or {}).get("id") == project["id"]
+            for role in membership.get("roles", [])
+        ]
+        who = (
+            "every role (the user is an administrator)"
+            if admin
+            else f"role{'s' if len(roles) > 1 else ''} {', '.join(r['name'] for r in roles)}"
+        )
+        if not admin:
+            self._preflight_permissions(found, login, project, roles)
+
+        tracker = self._preflight_tracker(found, project)
+        statuses = self.client.get("/issue_statuses.json").json()["issue_statuses"]
+        names = {s["name"].casefold(): s for s in statuses}
+        targets: dict[str, dict[str, Any]] = {}
+        for status, name in self.status_map.items():
+            if name.casefold() in names:
+                targets[status] = names[name.casefold()]
+            else:
+                found(
+                    "status",
+                    f"Redmine has no status {name!r} for {status} (it has "
+                    f"{', '.join(s['name'] for s in statuses)}): set TICKETS_STATUS_MAP.",
+                )
+        for remote in statuses:
+            if self.tracker_status(remote["name"]) is None:
+                found(
+                    "status",
+                    f"Redmine status {remote['name']!r} is not read back: an item whose ticket is "
+                    "moved there keeps its status (add it to TICKETS_STATUS_READ_MAP).",
+                    blocking=False,
+                )
+        priorities = self.client.get("/enumerations/issue_priorities.json").json()
+        active = {
+            p["name"].casefold() for p in priorities["issue_priorities"] if p.get("active", 1)
+        }
+        for priority, name in self.priority_map.items():
+            if name.casefold() not in active:
+                found(
+                    "priority",
+                    f"Redmine has no active priority {name!r} for {priority}: "
+                    "set TICKETS_PRIORITY_MAP.",
+                )
+        if tracker is not None:
+            self._preflight_workflow(found, project, tracker, targets, who)
+        self._preflight_owners(found, project, admin, login, owner_emails)
+
+    def _preflight_permissions(self, found, login: str, project: Mapping, roles: list) -> None:
+        if not roles:
+            found(
+                "permission",
+                f"Redmine user {login} is not a member of project {project['name']}: "
+                "add it with a role that may view, add and edit issues.",
+            )
+            return
+        granted: set[str] = set()
+        for role in roles:
+            granted |= set(self._role(role["id"]).get("permissions", []))
+        missing = [words for name, words in NEEDED_PERMISSIONS.items() if name not in granted]
+        if "edit_issues" not in granted and "edit_own_issues" in granted:
+            missing.remove("edit issues")
+            found(
+                "permission",
+                f"Redmine user {login} may edit only the issues it created: linking an item "
+                'to an existing ticket will fail (give its role "Edit issues").',
+                blocking=False,
+            )
+        if missing:
+            found(
+                "permission",
+                f"Redmine user {login} may not {', '.join(missing)} in project "
+                f"{project['name']}: give its role those permissions "
+                "(Administration → Roles and permissions).",
+            )
+
+    def _preflight_tracker(self, found, project: Mapping) -> Mapping[str, Any] | None:
+        enabled = project.get("trackers", [])
+        wanted = self.config.get("tracker")
+        if wanted:
+            for candidate in enabled:
+                if (
+                    str(wanted) == str(candidate["id"])
+                    or str(wanted).casefold() == candidate["name"].casefold()
+                ):
+                    break
+            else:
+                found(
+                    "tracker",
+                    f"Project {project['name']} has no tracker {wanted!r} (it has "
+                    f"{', '.join(t['name'] for t in enabled) or 'none'}): set REDMINE_TRACKER.",
+                )
+                return None
+        elif enabled:
+            candidate = enabled[0]  # Redmine's choice when none is given
+        else:
+            found("tracker", f"Project {project['name']} has no tracker enabled.")
+            return None
+        for tracker in self.client.get("/trackers.json").json()["trackers"]:
+            if tracker["id"] == candidate["id"]:
+                return tracker
+        return candidate
+
+    def _preflight_workflow(
+        self, found, project: Mapping, tracker: Mapping, targets: Mapping, who: str
+    ) -> None:
+        # A ticket is in its tracker's default status when created, and then in
+        # whatever status was pushed last.
+        sources = [tracker.get("default_status") or {}, *targets.values()]
+        seen: set[int] = set()
+        for source in sources:
+            if not source or source["id"] in seen:
+                continue
+            seen.add(source["id"])
+            sample = self.client.get(
+                "/issues.json",
+                params={
+                    "project_id": project["id"],
+                    "tracker_id": tracker["id"],
+                    "status_id": source["id"],
+                    "limit": 1,
+                },
+            ).json()["issues"]
+            if not sample:
+                found(
+                    "workflow",
+                    f"Moves from {source['name']} not checked: no {tracker['name']} issue of "
+                    f"project {project['name']} is {source['name']} (Redmine shows the allowed "
+                    "moves only on an existing issue).",
+                    blocking=False,
+                )
+                continue
+            sample_issue = self._read(str(sample[0]["id"]), include="allowed_statuses")
+            listed = sample_issue.get("allowed_statuses")
+            if listed is None:
+                found(
+                    "workflow",
+                    "Redmine does not list allowed statuses (it is older than 5.0): "
+                    "the workflow was not checked.",
+                    blocking=False,
+                )
+                return
+            allowed = {s["id"] for s in listed} | {source["id"]}
+            refused = {
+                status: target["name"]
+                for status, target in targets.items()
+                if target["id"] not in allowed
+            }
+            if refused:
+                found(
+                    "workflow",
+                    f"From {source['name']}, the workflow of {who} (tracker {tracker['name']}) "
+                    f"allows no move to {_either(refused.values())}: an item made "
+                    f"{_either(refused)} while its ticket is {source['name']} cannot be pushed "
+                    "(Administration → Workflow).",
+                )
+
+    def _preflight_owners(
+        self, found, project: Mapping, admin: bool, login: str, owner_emails: Iterable[str]
+    ) -> None:
+        emails = sorted({e.strip().lower() for e in owner_emails if e and e.strip()})
+        if not emails:
+            return
+        members = self._assignable_members(project["id"])
+        unsearchable = []
+        for email in emails:
+            mapped = self.remote_user_for(email)
+            if mapped and str(mapped).isdigit():
+                user_id: int | None = int(mapped)
+            elif admin:
+                user_id = self._lookup_user(mapped or email)
+            else:
+                unsearchable.append(email)
+                continue
+            if user_id is None:
+                found(
+                    "owner",
+                    f"{email} has no Redmine user: their tickets stay unassigned "
+                    "(or map them in TICKETS_USER_MAP).",
+                    blocking=False,
+                )
+            elif user_id not in members:
+                found(
+                    "owner",
+                    f"{email} (Redmine user {user_id}) is not a member of project "
+                    f"{project['name']} with a role that may be assigned issues: "
+                    "their tickets stay unassigned.",
+                    blocking=False,
+                )
+        if unsearchable:
+            shown = ", ".join(unsearchable[:10])
+            more = f" and {len(unsearchable) - 10} more" if len(unsearchable) > 10 else ""
+            listed = ", ".join(f"{name} = {pk}" for pk, name in sorted(members.items()))
+            found(
+                "owner",
+                f"Redmine user {login} is not an administrator, so it cannot look users up by "
+                f"email: {shown}{more} are not in TICKETS_USER_MAP, so their tickets stay "
+                "unassigned and an assignee set in Redmine is not read back. Map each to a "
+                f"Redmine user id (assignable members: {listed or 'none'}).",
+                blocking=False,
+            )
+
+    def _assignable_members(self, project_id: int) -> dict[int, str]:
+        """Users who may be assigned issues of the project: id -> name."""
+        members: dict[int, str] = {}
+        offset = 0
+        while True:
+            page = self.client.get(
+                f"/projects/{project_id}/memberships.json",
+                params={"limit": PAGE_SIZE, "offset": offset},
+            ).json()
+            listed = page.get("memberships", [])
+            for membership in listed:
+                user = membership.get("user")
+                if user and any(
+                    self._role(r["id"]).get("assignable") for r in membership.get("roles", [])
+                ):
+                    members[user["id"]] = user.get("name", "")
+            offset += len(listed)
+            if not listed or offset >= page.get("total_count", 0):
+                return members
+
+    def _role(self, role_id: int) -> dict[str, Any]:
+        if role_id not in self._role_details:
+            self._role_details[role_id] = self.client.get(f"/roles/{role_id}.json").json()["role"]
+        return self._role_details[role_id]
+
+    def _connection_problem(self, error: TicketError) -> str:
+        url = self.config["url"]
+        if error.status == 401:
+            return f"Redmine at {url} refused the API key (401): check REDMINE_API_KEY."
+        if error.status == 403:
+            return (
+                f"Redmine at {url} answered 403: the REST API may be off "
+                "(Administration → Settings → API → Enable REST web service)."
+            )
+        return f"Cannot use Redmine at {url}: {error.message}"
+
     # --- Reading Redmine's answers -------------------------------------------
 
     def _ticket(self, issue: Mapping[str, Any]) -> RemoteTicket:
@@ -477,6 +763,12 @@ class RedmineBackend(TicketBackend):
                     raise
                 self._user_emails[user_id] = None
         return self._user_emails[user_id]
+
+
+def _either(names: Iterable[str]) -> str:
+    """Names joined for a sentence: a; a or b; a, b or c."""
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def _start_date(due: dt.date) -> dt.date:

@@ -9,6 +9,7 @@ from tqdm import tqdm
 from tracker.models import ActionItem, TicketLink
 from tracker.ticketing import get_backend
 from tracker.ticketing.base import SYNCED_FIELDS, TicketError
+from tracker.ticketing.preflight import tickets_preflight
 from tracker.ticketing.pull import ticket_link_existing, tickets_poll, tickets_pull
 from tracker.ticketing.push import (
     ticket_fields,
@@ -22,7 +23,8 @@ from tracker.ticketing.push import (
 class Command(BaseCommand):
     help = (
         "Push items to the ticket system (by default those pending or due for a retry) "
-        "and, with --pull, read back the tickets changed there. Exits 1 if any item failed."
+        "and, with --pull, read back the tickets changed there. Exits 1 if any item failed. "
+        "--check only reports what will not work with the configured ticket system."
     )
 
     def add_arguments(self, parser):
@@ -44,11 +46,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="say what would be pushed; send nothing"
         )
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="connect with the configured credentials and report what will not work "
+            "(one line each; exit 1 if any blocks a sync); change nothing",
+        )
 
-    def handle(self, *args, all, item, pull, link, dry_run, verbosity, **options):
+    def handle(self, *args, all, item, pull, link, dry_run, check, verbosity, **options):
         backend = get_backend()
         if backend is None:
             raise CommandError("Ticket sync is off: set TICKETS_BACKEND (see the README).")
+        if check:
+            return self._check(backend)
         # `--link ""` (an unset variable in a script) must not fall through to a
         # push, which would create a second ticket for an item meant to be linked.
         if link is not None:
@@ -97,6 +107,22 @@ class Command(BaseCommand):
             if pull_error:
                 self.stderr.write(f"reading back failed: {pull_error}")
         if report.failed or pull_error:
+            sys.exit(1)
+
+    def _check(self, backend) -> None:
+        findings = tickets_preflight(backend=backend)
+        for finding in findings:
+            kind = "blocking" if finding.blocking else "warning"
+            message = " ".join(finding.message.split())
+            self.stdout.write(f"{kind} {finding.area}: {message}")
+        blocking = sum(1 for finding in findings if finding.blocking)
+        if not findings:
+            self.stdout.write(f"{backend.name}: every check passed")
+            return
+        self.stdout.write(
+            f"{backend.name}: {blocking} blocking, {len(findings) - blocking} warnings"
+        )
+        if blocking:
             sys.exit(1)
 
     def _dry_run(self, ids: list[int]) -> None:
