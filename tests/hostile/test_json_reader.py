@@ -2,6 +2,7 @@
 or PostgreSQL cannot handle, naming the JSON path, and never raises anything else."""
 
 import json
+import time
 
 import pytest
 
@@ -48,6 +49,19 @@ def test_it_takes_the_deepest_nesting_allowed():
     assert nesting_depth(text) == MAX_DEPTH
     read_json(text)
     assert refusal("[" + text + "]") == [("$", "too_deep")]
+
+
+@pytest.mark.parametrize("ending", ["", "\\", '"'], ids=["open", "backslash", "closed"])
+def test_the_depth_scan_is_linear_on_strings_full_of_escaped_quotes(ending):
+    # Stripping strings with a pattern that can fail retried it from every quote:
+    # 400 KB of escaped quotes took minutes.
+    text = '"' + '\\"' * 200_000 + ending
+
+    started = time.perf_counter()
+    with pytest.raises(JSONInputError):
+        read_json("[" + text)
+    assert time.perf_counter() - started < 2
+    assert nesting_depth(text) == 0
 
 
 def test_brackets_inside_strings_do_not_count_as_nesting():
