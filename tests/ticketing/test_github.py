@@ -16,8 +16,10 @@ from pytest_httpserver import HTTPServer as HttpServer
 from werkzeug import Request, Response
 
 from tracker.ticketing import github
-from tracker.ticketing.base import TicketError, TicketFields, TicketNotFound
+from tracker.ticketing.base import TicketChangeRefused, TicketError, TicketFields, TicketNotFound
 from tracker.ticketing.github import GitHubBackend
+
+from . import contracts
 
 REPO = "/api/v3/repos/acme/ops"
 ISSUES = f"{REPO}/issues"
@@ -37,6 +39,14 @@ def make_config(httpserver: HttpServer, **overrides: Any) -> dict[str, Any]:
         "user_map": {"ana@example.com": "ana-gh", "bo@example.com": "Bo-GH"},
         **overrides,
     }
+
+
+@pytest.fixture(autouse=True)
+def _requests_held_to_githubs_description(httpserver: HttpServer):
+    """Every request a test's backend sent is one GitHub describes (contracts.py)."""
+    yield
+    problems = [p for request, _ in httpserver.log for p in contracts.github().problems(request)]
+    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture
@@ -85,6 +95,10 @@ def make_issue(number: int = 42, **overrides: Any) -> dict[str, Any]:
     }
     issue.update(overrides)
     return issue
+
+
+def named(*names: str) -> list[dict[str, str]]:
+    return [{"name": name} for name in names]
 
 
 def offline_backend(secret: str = "webhook-secret") -> GitHubBackend:
@@ -173,7 +187,12 @@ def test_it_reads_its_settings(settings):
 
 def test_it_creates_an_issue_with_labels_assignee_due_line_and_marker(httpserver, backend):
     httpserver.expect_oneshot_request(ISSUES, method="POST").respond_with_json(
-        make_issue(42), status=201
+        make_issue(
+            42,
+            labels=named("followup", "priority: P2", "status: in progress"),
+            assignees=[{"login": "ana-gh"}],
+        ),
+        status=201,
     )
 
     remote = backend.create(make_fields(status="in_progress"))
@@ -198,7 +217,7 @@ def test_it_creates_an_issue_with_labels_assignee_due_line_and_marker(httpserver
 
 def test_it_does_not_repeat_the_item_link_the_description_already_has(httpserver, backend):
     httpserver.expect_oneshot_request(ISSUES, method="POST").respond_with_json(
-        make_issue(), status=201
+        make_issue(assignees=[{"login": "ana-gh"}]), status=201
     )
 
     backend.create(
@@ -223,7 +242,8 @@ def test_it_uses_the_priority_map_for_labels(httpserver, sleeps):
         rate_per_second=0,
     )
     httpserver.expect_oneshot_request(ISSUES, method="POST").respond_with_json(
-        make_issue(), status=201
+        make_issue(labels=named("followup", "sev-1"), assignees=[{"login": "ana-gh"}]),
+        status=201,
     )
 
     backend.create(make_fields(priority="P1"))
@@ -236,10 +256,10 @@ def test_it_uses_the_priority_map_for_labels(httpserver, sleeps):
 )
 def test_it_closes_a_new_issue_of_a_closed_item(httpserver, backend, status, reason):
     httpserver.expect_ordered_request(ISSUES, method="POST").respond_with_json(
-        make_issue(42), status=201
+        make_issue(42, assignees=[{"login": "ana-gh"}]), status=201
     )
     httpserver.expect_ordered_request(f"{ISSUES}/42", method="PATCH").respond_with_json(
-        make_issue(42, state="closed", state_reason=reason)
+        make_issue(42, state="closed", state_reason=reason, assignees=[{"login": "ana-gh"}])
     )
 
     remote = backend.create(make_fields(status=status))
@@ -294,7 +314,7 @@ def test_it_sends_the_body_when_the_deadline_changes(httpserver, backend):
 
 def test_it_changes_the_assignee_when_the_owner_changes(httpserver, backend):
     httpserver.expect_oneshot_request(f"{ISSUES}/42", method="PATCH").respond_with_json(
-        make_issue()
+        make_issue(assignees=[{"login": "Bo-GH"}])
     )
 
     backend.update("42", make_fields(owner="bo@example.com"), {"owner"})
@@ -320,7 +340,7 @@ def test_it_replaces_the_priority_label_and_keeps_labels_added_on_github(httpser
         make_issue(42, labels=[{"name": name} for name in labels])
     )
     httpserver.expect_ordered_request(f"{ISSUES}/42", method="PATCH").respond_with_json(
-        make_issue()
+        make_issue(labels=named("followup", "bug", "status: blocked", "priority: P3"))
     )
 
     backend.update("42", make_fields(priority="P3"), {"priority"})
@@ -358,7 +378,12 @@ def test_it_reopens_a_closed_issue(httpserver, backend):
         make_issue(42, state="closed", state_reason="completed")
     )
     httpserver.expect_ordered_request(f"{ISSUES}/42", method="PATCH").respond_with_json(
-        make_issue(42, state="open", state_reason="reopened")
+        make_issue(
+            42,
+            state="open",
+            state_reason="reopened",
+            labels=named("followup", "priority: P2", "status: blocked"),
+        )
     )
 
     backend.update("42", make_fields(status="blocked"), {"status"})
@@ -375,7 +400,7 @@ def test_it_does_not_send_a_reopen_reason_for_an_open_issue(httpserver, backend)
         make_issue(42)
     )
     httpserver.expect_ordered_request(f"{ISSUES}/42", method="PATCH").respond_with_json(
-        make_issue()
+        make_issue(labels=named("followup", "priority: P2", "status: in progress"))
     )
 
     backend.update("42", make_fields(status="in_progress"), {"status"})
@@ -418,13 +443,14 @@ def test_it_round_trips_create_close_and_reopen(httpserver, backend):
 # --- Find --------------------------------------------------------------------------
 
 
-def test_it_finds_the_marker_through_the_paginated_listing_not_search(httpserver, backend):
-    page_two = httpserver.url_for("/api/v3/repositories/1/issues") + "?page=2&labels=followup"
+def test_it_finds_the_marker_through_the_paginated_listing_not_search_nor_label(
+    httpserver, backend
+):
+    page_two = httpserver.url_for(ISSUES) + "?page=2"
     httpserver.expect_ordered_request(
         ISSUES,
         method="GET",
         query_string={
-            "labels": "followup",
             "state": "all",
             "sort": "created",
             "direction": "desc",
@@ -438,9 +464,10 @@ def test_it_finds_the_marker_through_the_paginated_listing_not_search(httpserver
         ],
         headers={"Link": f'<{page_two}>; rel="next", <{page_two}>; rel="last"'},
     )
+    # Without push access GitHub dropped the marker label: the body's marker is what counts.
     httpserver.expect_ordered_request(
-        "/api/v3/repositories/1/issues", method="GET", query_string="page=2&labels=followup"
-    ).respond_with_json([make_issue(7, body="Text\n\n<!-- followup-7 -->")])
+        ISSUES, method="GET", query_string="page=2"
+    ).respond_with_json([make_issue(7, body="Text\n\n<!-- followup-7 -->", labels=[])])
 
     remote = backend.find("followup-7")
 
@@ -461,7 +488,7 @@ def test_it_finds_nothing_when_no_issue_carries_the_marker(httpserver, backend):
 
 def test_it_stops_looking_after_a_bounded_number_of_pages(httpserver, backend, monkeypatch):
     monkeypatch.setattr(github, "MAX_FIND_PAGES", 3)
-    following = httpserver.url_for(ISSUES) + "?page=next"
+    following = httpserver.url_for(ISSUES) + "?page=2"
     httpserver.expect_request(ISSUES, method="GET").respond_with_json(
         [make_issue(70, body="<!-- followup-70 -->")],
         headers={"Link": f'<{following}>; rel="next"'},
@@ -580,12 +607,11 @@ def test_it_fails_permanently_on_a_forbidden_request_that_is_not_rate_limited(ht
 # --- Changed since -------------------------------------------------------------------
 
 
-def test_it_lists_changed_issues_since_a_time_across_pages(httpserver, backend):
+def test_it_lists_changed_issues_of_ours_since_a_time_across_pages(httpserver, backend):
     page_two = httpserver.url_for(ISSUES) + "?page=2"
     httpserver.expect_ordered_request(
         ISSUES,
         query_string={
-            "labels": "followup",
             "state": "all",
             "since": "2025-02-01T09:30:00Z",
             "sort": "updated",
@@ -597,7 +623,8 @@ def test_it_lists_changed_issues_since_a_time_across_pages(httpserver, backend):
         headers={"Link": f'<{page_two}>; rel="next"'},
     )
     httpserver.expect_ordered_request(ISSUES, query_string="page=2").respond_with_json(
-        [make_issue(3)]
+        # Not ours (no marker in the body), whatever its labels say.
+        [make_issue(3), make_issue(4, body="Filed by hand.")]
     )
     since = dt.datetime(2025, 2, 1, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=1)))
 
@@ -701,6 +728,16 @@ def test_it_reads_header_names_in_any_case():
     )
 
 
+def test_it_names_an_issue_of_another_repository_with_its_repository():
+    # An organisation webhook: only an issue of ours transferred there is linked so.
+    delivery = offline_backend().webhook_parse(
+        headers={"X-GitHub-Delivery": "d-4", "X-GitHub-Event": "issues"},
+        body=issues_event(42, repository="acme/other"),
+    )
+
+    assert delivery.keys == ["acme/other#42"]
+
+
 def issues_event(number: int = 42, repository: str = "acme/ops") -> bytes:
     return json.dumps(
         {"action": "edited", "issue": {"number": number}, "repository": {"full_name": repository}}
@@ -730,10 +767,9 @@ def test_it_reads_a_form_encoded_delivery():
     [
         ("ping", b'{"zen": "Keep it logically awesome.", "hook_id": 1}'),
         ("issue_comment", issues_event(42)),
-        ("issues", issues_event(42, repository="acme/other")),
     ],
 )
-def test_it_names_no_issue_for_other_events_and_repositories(event, body):
+def test_it_names_no_issue_for_other_events(event, body):
     delivery = offline_backend().webhook_parse(
         headers={"X-GitHub-Delivery": "d-3", "X-GitHub-Event": event}, body=body
     )
@@ -753,3 +789,142 @@ def test_it_names_no_issue_for_other_events_and_repositories(event, body):
 def test_it_refuses_a_malformed_delivery(headers, body):
     with pytest.raises(ValueError):
         offline_backend().webhook_parse(headers=headers, body=body)
+
+
+# --- What GitHub documents and the backend must live with ---------------------------
+
+
+def test_it_reopens_then_closes_to_change_the_close_reason(httpserver, backend):
+    # GitHub ignores state_reason unless state changes: closing a closed issue
+    # as not planned would leave it completed.
+    httpserver.expect_ordered_request(f"{ISSUES}/42", method="GET").respond_with_json(
+        make_issue(42, state="closed", state_reason="completed")
+    )
+    httpserver.expect_ordered_request(f"{ISSUES}/42", method="PATCH").respond_with_json(
+        make_issue(42, state="open", state_reason="reopened")
+    )
+    httpserver.expect_ordered_request(f"{ISSUES}/42", method="PATCH").respond_with_json(
+        make_issue(42, state="closed", state_reason="not_planned")
+    )
+
+    remote = backend.update("42", make_fields(status="cancelled"), {"status"})
+
+    _, reopen, close = requests_to(httpserver)
+    assert reopen.get_json() == {"state": "open", "state_reason": "reopened"}
+    assert (close.get_json()["state"], close.get_json()["state_reason"]) == (
+        "closed",
+        "not_planned",
+    )
+    assert remote.status == "cancelled"
+    httpserver.check_assertions()
+
+
+def test_it_reports_a_close_reason_github_did_not_take(httpserver, backend):
+    httpserver.expect_ordered_request(f"{ISSUES}/42", method="GET").respond_with_json(
+        make_issue(42)
+    )
+    httpserver.expect_ordered_request(f"{ISSUES}/42", method="PATCH").respond_with_json(
+        make_issue(42, state="closed", state_reason="completed")  # asked: not planned
+    )
+
+    with pytest.raises(TicketChangeRefused) as raised:
+        backend.update("42", make_fields(status="cancelled"), {"status"})
+
+    assert "kept the issue closed (completed)" in raised.value.message
+    assert raised.value.permanent
+    # What the issue says, so that the next poll does not take it for a change on GitHub.
+    assert raised.value.known_values == {"status": "done"}
+
+
+def test_it_reports_labels_and_assignees_github_dropped_and_keeps_the_issue(httpserver, backend):
+    # Without push access GitHub makes the issue but silently drops both.
+    httpserver.expect_oneshot_request(ISSUES, method="POST").respond_with_json(
+        make_issue(42, labels=[], assignees=[]), status=201
+    )
+
+    with pytest.raises(TicketChangeRefused) as raised:
+        backend.create(make_fields(status="blocked"))
+
+    message = raised.value.message
+    assert "dropped the label 'followup', label 'priority: P2', label 'status: blocked'" in message
+    assert "assignee 'ana-gh'" in message
+    assert "push access to acme/ops" in message
+    assert raised.value.ticket.key == "42"  # the sync keeps its key: no second issue
+    assert raised.value.known_values == {
+        "title": "Add a replica to the orders database",
+        "description": "The primary had no failover.",
+        "priority": None,
+        "status": "open",
+        "deadline": "2025-03-01",
+        "owner": None,
+    }
+
+
+def test_it_waits_a_minute_for_a_secondary_rate_limit_and_retries(httpserver, backend, sleeps):
+    httpserver.expect_ordered_request(f"{ISSUES}/42").respond_with_json(
+        {"message": "You have exceeded a secondary rate limit. Please wait a few minutes."},
+        status=403,
+        headers={"x-ratelimit-remaining": "4990"},
+    )
+    httpserver.expect_ordered_request(f"{ISSUES}/42").respond_with_json(make_issue(42))
+
+    assert backend.fetch("42").key == "42"
+    assert sleeps == [60.0]
+
+
+def test_it_honours_retry_after_on_a_secondary_rate_limit(httpserver, backend, sleeps):
+    httpserver.expect_ordered_request(ISSUES, method="POST").respond_with_json(
+        {"message": "You have exceeded a secondary rate limit."},
+        status=403,
+        headers={"Retry-After": "7", "x-ratelimit-remaining": "4990"},
+    )
+    httpserver.expect_ordered_request(ISSUES, method="POST").respond_with_json(
+        make_issue(42, assignees=[{"login": "ana-gh"}]), status=201
+    )
+
+    assert backend.create(make_fields()).key == "42"
+    assert sleeps == [7.0]
+
+
+def test_it_follows_a_transferred_issue_and_takes_its_new_key(httpserver, backend):
+    moved = httpserver.url_for("/api/v3/repos/acme/platform/issues/9")
+    httpserver.expect_ordered_request(f"{ISSUES}/42").respond_with_json(
+        {"message": "Moved Permanently", "url": moved, "documentation_url": "https://docs"},
+        status=301,
+        headers={"Location": moved},
+    )
+    httpserver.expect_ordered_request("/api/v3/repos/acme/platform/issues/9").respond_with_json(
+        make_issue(
+            9,
+            repository_url=httpserver.url_for("/api/v3/repos/acme/platform"),
+            html_url="https://github.com/acme/platform/issues/9",
+        )
+    )
+
+    remote = backend.fetch("42")
+
+    assert (remote.key, remote.url) == (
+        "acme/platform#9",
+        "https://github.com/acme/platform/issues/9",
+    )
+    httpserver.check_assertions()
+    # The new key reaches the new repository directly.
+    httpserver.expect_oneshot_request(
+        "/api/v3/repos/acme/platform/issues/9", method="PATCH"
+    ).respond_with_json(make_issue(9, title="New title"))
+    backend.update(remote.key, make_fields(title="New title"), {"title"})
+
+
+def test_it_does_not_follow_a_redirect_off_the_api_host(httpserver, backend):
+    httpserver.expect_request(f"{ISSUES}/42").respond_with_json(
+        {"message": "Moved Permanently"},
+        status=301,
+        headers={"Location": "https://evil.example.com/repos/acme/ops/issues/9"},
+    )
+
+    with pytest.raises(TicketError) as raised:
+        backend.fetch("42")
+
+    assert raised.value.permanent
+    assert "moved off the API's host" in raised.value.message
+    assert len(requests_to(httpserver)) == 1

@@ -186,6 +186,129 @@ def test_it_converges_after_an_outage_during_a_burst_of_changes(github, backend)
         assert ("Due: 2030-03-01" in issue["body"]) == (n != 5)
 
 
+def test_it_moves_a_closed_issue_between_done_and_cancelled(github, backend):
+    item = make_item()
+    pushed(item, backend)
+
+    for status, reason in [
+        ("done", "completed"),
+        ("cancelled", "not_planned"),
+        ("done", "completed"),
+    ]:
+        if reload(item).status != "open":
+            change(item, status="open")  # reopened and closed again before the next push
+        change(item, status=status)
+        assert push.ticket_push(item_id=item.pk, backend=backend) == ("updated", ""), status
+
+        issue = github.issues[1]
+        assert (issue["state"], issue["state_reason"]) == ("closed", reason), status
+        # The next poll reads what was pushed: no revert.
+        assert pull.tickets_poll(backend=backend).changed == 0, status
+        assert reload(item).status == status
+    assert ticket_changes(item) == []
+
+
+def test_it_reports_what_github_drops_without_push_access_and_makes_one_issue(github, backend):
+    github.push_access = False
+    item = make_item(status="in_progress")
+
+    outcome, error = push.ticket_push(item_id=item.pk, backend=backend)
+
+    assert outcome == "failed"
+    assert "dropped the label 'followup'" in error and "assignee 'alice-gh'" in error
+    assert "needs push access to acme/ops" in error
+    link = reload(item).ticket_link
+    assert (link.state, link.key, link.last_error) == (TicketSyncState.FAILING, "1", error)
+    (issue,) = github.marked(push.ticket_marker(item.pk))
+    assert (issue["labels"], issue["assignees"]) == ([], [])
+
+    # Polls see the issue by its body's marker, and read "open, unassigned" as
+    # what GitHub kept of the push, not as changes made there.
+    github.edit(1, title="Renamed on GitHub")
+    assert pull.tickets_poll(backend=backend).seen == 1
+    item = reload(item)
+    assert (item.status, item.owner.email) == ("in_progress", "alice@example.com")
+
+    change(item, title="Retitled")
+    outcome, error = push.ticket_push(item_id=item.pk, backend=backend)
+    assert outcome == "failed" and "push access" in error
+    assert len(github.issues) == 1
+    assert github.issues[1]["title"] == "Retitled"
+
+
+def test_it_finds_an_issue_whose_label_was_dropped_after_a_lost_answer(github):
+    github.push_access = False
+    backend = build_backend(timeout=1.0)
+    item = make_item()
+
+    github.lose_next_create()
+    assert push.ticket_push(item_id=item.pk, backend=backend)[0] == "failed"
+    github.release()
+    assert reload(item).ticket_link.key == ""
+
+    github.push_access = True
+    assert push.ticket_push(item_id=item.pk, backend=backend) == ("updated", "")
+
+    assert len(github.issues) == 1
+    assert reload(item).ticket_link.key == "1"
+    assert github.labels(1) == ["followup", "priority: P2"]
+
+
+def test_it_waits_out_a_secondary_rate_limit(github):
+    waits = []
+    backend = GitHubBackend.build(
+        backend_config("github"), sleep=waits.append, timeout=5, max_retries=1, rate_per_second=0
+    )
+    item = make_item()
+    github.secondary_rate_limit(1)
+
+    assert push.ticket_push(item_id=item.pk, backend=backend) == ("created", "")
+
+    assert waits == [60.0]
+    assert len(github.issues) == 1
+
+
+def test_it_follows_a_transferred_issue_and_takes_its_new_address(github, backend):
+    item = make_item()
+    pushed(item, backend)
+    number = github.transfer(1)
+
+    change(item, title="Moved along", status="in_progress")
+    assert push.ticket_push(item_id=item.pk, backend=backend) == ("updated", "")
+
+    link = reload(item).ticket_link
+    assert (link.key, link.url) == (
+        f"acme/platform#{number}",
+        f"{github.base}/acme/platform/issues/{number}",
+    )
+    moved = github.repositories["acme/platform"][number]
+    assert moved["title"] == "Moved along"
+    assert github.labels(number, repository="acme/platform") == [
+        "followup",
+        "priority: P2",
+        "status: in progress",
+    ]
+
+    github.edit(number, repository="acme/platform", state="closed", state_reason="completed")
+    report = pull.tickets_pull(keys=[link.key], backend=backend)
+    assert (report.error, report.changed) == ("", 1)
+    assert reload(item).status == "done"
+
+
+def test_it_takes_the_new_address_of_a_transferred_issue_when_pulled(github, backend):
+    item = make_item()
+    key = pushed(item, backend)
+    number = github.transfer(1)
+    github.edit(number, repository="acme/platform", state="closed", state_reason="not_planned")
+
+    report = pull.tickets_pull(keys=[key], backend=backend)
+
+    assert (report.error, report.changed) == ("", 1)
+    item = reload(item)
+    assert item.status == "cancelled"
+    assert item.ticket_link.key == f"acme/platform#{number}"
+
+
 # --- Pull -------------------------------------------------------------------------
 
 

@@ -8,9 +8,10 @@ inbound webhooks, GITHUB_WEBHOOK_SECRET.
 GitHub Issues has fewer fields than the tracker, so some live in labels and in
 the issue body (defaults, overridable with the TICKETS_*_MAP settings):
 
-- marker: every ticket carries the label TICKETS_MARKER_PREFIX ("followup"), so
-  the tracker's issues can be listed, and its body ends with a hidden line
-  `<!-- followup-123 -->`, the item's identity.
+- marker: the body ends with a hidden line `<!-- followup-123 -->`, the item's
+  identity; tickets also carry the label TICKETS_MARKER_PREFIX ("followup"),
+  for people to filter by. Nothing depends on the label: GitHub silently drops
+  labels set by a user without push access.
 - priority: a label, P0 -> "priority: P0" ... P4 -> "priority: P4"
   (TICKETS_PRIORITY_MAP). A priority change replaces every other priority label.
 - status: open/closed with GitHub's `state_reason`: done -> closed as completed,
@@ -25,16 +26,32 @@ the issue body (defaults, overridable with the TICKETS_*_MAP settings):
   on GitHub clears the item's deadline.
 - owner: the assignee is the GitHub login TICKETS_USER_MAP gives for the owner's
   email (GitHub does not reliably expose users' emails, so there is no lookup).
+  GitHub silently drops assignees, like labels, set without push access: every
+  create and edit compares its answer with what was sent, and what was dropped
+  is a sync error (TicketChangeRefused) naming the missing permission.
   An owner with no login leaves the issue unassigned, and the body says so in
   a hidden line, so that reading the issue back does not mistake it for "nobody
   owns this" and clear the item's owner. An assignee with no email in the map
   is reported as unknown and leaves the owner alone.
 
+Status changes are confirmed: GitHub ignores `state_reason` unless `state`
+changes, so a closed issue moving between done and cancelled is reopened, then
+closed with the new reason, and the answer must read back as the item's status;
+one that does not is a sync error, never a silent revert by the next poll.
+
+An issue transferred to another repository answers 301 with its new address:
+requests follow it (within the API's origin, through the address guard) and
+the ticket's key becomes "owner/name#number", which every call accepts. Polls
+list the configured repository only: a transferred issue is read back on each
+push and when a webhook names it (an organisation webhook sees both).
+
 `find` does not use the search API: its index lags by seconds to minutes, so the
 issue made by a create whose answer was lost would not be found and would be
-made twice. It lists the marker label's issues, newest first, and reads bodies;
-it stops after MAX_FIND_PAGES pages (the 1,000 newest tracker issues), which is
-plenty, since it looks for an issue created by an attempt minutes ago.
+made twice. It lists the repository's issues, newest first, and reads bodies
+for the marker (not the label, which may have been dropped); it stops after
+MAX_FIND_PAGES pages (the 1,000 newest issues), which is plenty, since it looks
+for an issue created by an attempt minutes ago. `changed_since` likewise lists
+every issue changed and keeps those whose body carries a marker of ours.
 """
 
 from __future__ import annotations
@@ -49,16 +66,29 @@ from urllib.parse import parse_qs, urlsplit
 
 from config.json_input import read_json
 
-from .base import RemoteTicket, TicketBackend, TicketFields, TicketNotFound, WebhookDelivery
-from .http import HttpClient
+from .base import (
+    SYNCED_FIELDS,
+    RemoteTicket,
+    TicketBackend,
+    TicketChangeRefused,
+    TicketError,
+    TicketFields,
+    TicketNotFound,
+    WebhookDelivery,
+)
+from .http import HttpClient, TicketRedirected
 
 PAGE_SIZE = 100
-# find() reads at most this many pages of the newest tracker issues (see the module docstring).
+# find() reads at most this many pages of the newest issues (see the module docstring).
 MAX_FIND_PAGES = 10
+# Redirects followed for one request (a transferred issue answers one).
+MAX_REDIRECTS = 3
 API_VERSION = "2022-11-28"
 TITLE_MAX_CHARS = 256
 BODY_MAX_CHARS = 65536
 REPOSITORY = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+# A ticket's key: its number in the configured repository, or "owner/name#number".
+TICKET_KEY = re.compile(r"(?:([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)#)?(\d+)")
 DUE_LINE = re.compile(
     r"^[ \t]*Due:[ \t]*(\d{4}-\d{2}-\d{2})[ \t]*\r?$", re.MULTILINE | re.IGNORECASE
 )
@@ -142,7 +172,6 @@ class GitHubBackend(TicketBackend):
         pages = self._pages(
             f"{self._repo_path}/issues",
             {
-                "labels": self.marker_label,
                 "state": "all",
                 "sort": "created",
                 "direction": "desc",
@@ -160,26 +189,24 @@ class GitHubBackend(TicketBackend):
         labels = [self.marker_label, self._priority_label(fields.priority)]
         if fields.status in LABELLED_STATUSES:
             labels.append(self.status_map[fields.status])
-        response = self.client.post(
-            f"{self._repo_path}/issues",
-            json={
-                "title": fields.title[:TITLE_MAX_CHARS],
-                "body": self._body(fields),
-                "labels": labels,
-                "assignees": [login] if login else [],
-            },
-        )
-        issue = response.json()
+        payload = {
+            "title": fields.title[:TITLE_MAX_CHARS],
+            "body": self._body(fields),
+            "labels": labels,
+            "assignees": [login] if login else [],
+        }
+        issue = self._send("POST", f"{self._repo_path}/issues", json=payload).json()
+        self._confirm(issue, payload, fields, set(SYNCED_FIELDS))
         if fields.status in ("done", "cancelled"):
             # Issues are created open; a closed item's ticket is closed right away.
             # If this fails, the next attempt finds the issue and closes it.
-            issue = self.client.patch(
-                f"{self._repo_path}/issues/{issue['number']}", json=_state(fields.status, None)
-            ).json()
+            close = _state(fields.status, issue)
+            issue = self._send("PATCH", self._issue_path(self._key(issue)), json=close).json()
+            self._confirm(issue, close, fields, set(SYNCED_FIELDS))
         return self._ticket(issue)
 
     def update(self, key: str, fields: TicketFields, changed: set[str]) -> RemoteTicket | None:
-        path = f"{self._repo_path}/issues/{_number(key)}"
+        path = self._issue_path(key)
         payload: dict[str, Any] = {}
         if "title" in changed:
             payload["title"] = fields.title[:TITLE_MAX_CHARS]
@@ -190,18 +217,26 @@ class GitHubBackend(TicketBackend):
             payload["assignees"] = [login] if login else []
         if changed & {"priority", "status"}:
             # PATCH replaces the whole label set: keep labels people added on GitHub.
-            current = self.client.get(path).json()
+            current = self._send("GET", path).json()
+            path = self._issue_path(self._key(current))  # its new address, if it moved
             payload["labels"] = self._labels(fields, changed, _label_names(current))
             if "status" in changed:
+                if self._closing_anew(current, fields.status):
+                    # GitHub ignores state_reason unless state changes: reopen, then
+                    # close with the new reason.
+                    self._send("PATCH", path, json={"state": "open", "state_reason": "reopened"})
+                    current = {**current, "state": "open"}
                 payload.update(_state(fields.status, current))
         if not payload:
             return None
-        return self._ticket(self.client.patch(path, json=payload).json())
+        issue = self._send("PATCH", path, json=payload).json()
+        self._confirm(issue, payload, fields, changed)
+        return self._ticket(issue)
 
     # --- Pull ---------------------------------------------------------------
 
     def fetch(self, key: str) -> RemoteTicket:
-        issue = self.client.get(f"{self._repo_path}/issues/{_number(key)}").json()
+        issue = self._send("GET", self._issue_path(key)).json()
         if "pull_request" in issue:
             raise TicketNotFound(f"github: #{key} is a pull request, not an issue")
         return self._ticket(issue)
@@ -211,7 +246,6 @@ class GitHubBackend(TicketBackend):
         pages = self._pages(
             f"{self._repo_path}/issues",
             {
-                "labels": self.marker_label,
                 "state": "all",
                 "since": stamp,
                 "sort": "updated",
@@ -220,7 +254,9 @@ class GitHubBackend(TicketBackend):
             },
         )
         for issue in pages:
-            yield self._ticket(issue)
+            ticket = self._ticket(issue)
+            if ticket.marker:
+                yield ticket
 
     def parse_reference(self, reference: str) -> str:
         text = reference.strip()
@@ -267,10 +303,12 @@ class GitHubBackend(TicketBackend):
             number = int(payload["issue"]["number"])
         except (KeyError, TypeError, ValueError):
             raise ValueError("an issues event without issue.number") from None
-        # An organisation webhook also reports other repositories' issues.
-        repository = (payload.get("repository") or {}).get("full_name")
-        if repository and str(repository).casefold() != self.repository.casefold():
-            return WebhookDelivery(delivery_id=delivery_id, keys=[])
+        # An organisation webhook also reports other repositories' issues: named
+        # "owner/name#number", they match only issues of ours transferred there.
+        repository = str((payload.get("repository") or {}).get("full_name") or "")
+        if repository and repository.casefold() != self.repository.casefold():
+            key = f"{repository}#{number}" if REPOSITORY.fullmatch(repository) else None
+            return WebhookDelivery(delivery_id=delivery_id, keys=[key] if key else [])
         return WebhookDelivery(delivery_id=delivery_id, keys=[str(number)])
 
     # --- Building requests ------------------------------------------------------
@@ -278,6 +316,28 @@ class GitHubBackend(TicketBackend):
     @property
     def _repo_path(self) -> str:
         return f"/repos/{self.repository}"
+
+    def _issue_path(self, key: str) -> str:
+        match = TICKET_KEY.fullmatch(str(key))
+        if not match:
+            raise TicketNotFound(f"not a GitHub issue number: {key!r}")
+        return f"/repos/{match.group(1) or self.repository}/issues/{match.group(2)}"
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The request, sent on to where a redirect points (a transferred issue's
+        new address), within the API's origin: the client refuses anywhere else."""
+        for _ in range(MAX_REDIRECTS):
+            try:
+                return self.client.request(method, path, **kwargs)
+            except TicketRedirected as redirect:
+                if not redirect.location:
+                    raise
+                path = redirect.location
+            except ValueError as error:  # a location off the API's origin
+                raise TicketError(
+                    f"github: moved off the API's host: {error}", permanent=True
+                ) from None
+        return self.client.request(method, path, **kwargs)
 
     @property
     def _web_host(self) -> str:
@@ -322,7 +382,7 @@ class GitHubBackend(TicketBackend):
     ) -> Iterator[dict[str, Any]]:
         """The issues of a listing, following `Link: rel="next"`; pull requests
         (which the issues API lists too) left out."""
-        response = self.client.get(path, params=params)
+        response = self._send("GET", path, params=params)
         pages = 1
         while True:
             for issue in response.json():
@@ -337,6 +397,67 @@ class GitHubBackend(TicketBackend):
 
     # --- Reading GitHub's answers ---------------------------------------------
 
+    def _key(self, issue: Mapping[str, Any]) -> str:
+        """The issue's number, or "owner/name#number" once it lives elsewhere."""
+        parts = urlsplit(str(issue.get("repository_url") or "")).path.rstrip("/").split("/")
+        repository = "/".join(parts[-2:]) if len(parts) >= 3 and parts[-3] == "repos" else ""
+        if not repository or repository.casefold() == self.repository.casefold():
+            return str(issue["number"])
+        return f"{repository}#{issue['number']}"
+
+    def _closing_anew(self, current: Mapping[str, Any], status: str) -> bool:
+        """Whether a closed issue must close with another reason than it has."""
+        return (
+            status in ("done", "cancelled")
+            and current.get("state") == "closed"
+            and self._status(current) != status
+        )
+
+    def _confirm(
+        self,
+        issue: Mapping[str, Any],
+        sent: Mapping[str, Any],
+        fields: TicketFields,
+        changed: set[str],
+    ) -> None:
+        """Raise TicketChangeRefused if GitHub's answer to a write lacks what was
+        sent: labels or assignees dropped (no push access), a state or close
+        reason not taken."""
+        have_labels = {name.casefold() for name in _label_names(issue)}
+        dropped = [n for n in sent.get("labels", []) if n.casefold() not in have_labels]
+        have_logins = {(a.get("login") or "").casefold() for a in issue.get("assignees") or []}
+        unassigned = [n for n in sent.get("assignees", []) if n.casefold() not in have_logins]
+        problems = []
+        if dropped or unassigned:
+            what = [f"label {name!r}" for name in dropped]
+            what += [f"assignee {login!r}" for login in unassigned]
+            problems.append(
+                f"dropped the {', '.join(what)}: the token's user needs push access to "
+                f"{self.repository} to set labels and assignees"
+            )
+        wanted = self.status_read_back(fields.status)
+        read_back = self._status(issue)
+        if "state" in sent and not dropped and read_back != wanted:
+            problems.append(
+                f"kept the issue {issue.get('state')} ({issue.get('state_reason') or 'no reason'}),"
+                f" asked to make it {sent['state']} ({sent.get('state_reason') or 'no reason'})"
+            )
+        if not problems:
+            return
+        ticket = self._ticket(issue)
+        known = {k: v for k, v in fields.as_values().items() if k in changed}
+        if "status" in known and read_back != wanted:
+            known["status"] = read_back
+        if "owner" in known and unassigned:
+            known["owner"] = ticket.owner
+        if "priority" in known and self._priority_label(fields.priority).casefold() in {
+            name.casefold() for name in dropped
+        }:
+            known["priority"] = None
+        raise TicketChangeRefused(
+            f"github: #{ticket.key} {'; '.join(problems)}", ticket=ticket, known_values=known
+        )
+
     def _ticket(self, issue: Mapping[str, Any]) -> RemoteTicket:
         body = issue.get("body") or ""
         owner: str | None = None
@@ -349,7 +470,7 @@ class GitHubBackend(TicketBackend):
             owner_known = False
         marker = re.search(rf"<!--\s*({re.escape(self.marker_label)}-[\w.-]+)\s*-->", body)
         return RemoteTicket(
-            key=str(issue["number"]),
+            key=self._key(issue),
             url=issue.get("html_url") or "",
             updated_at=_parse_time(issue.get("updated_at")),
             status=self._status(issue),
@@ -412,12 +533,6 @@ def _due_date(body: str) -> dt.date | None:
         except ValueError:
             continue
     return None
-
-
-def _number(key: str) -> str:
-    if not str(key).isdigit():
-        raise TicketNotFound(f"not a GitHub issue number: {key!r}")
-    return str(key)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
