@@ -309,6 +309,52 @@ def test_it_takes_the_new_address_of_a_transferred_issue_when_pulled(github, bac
     assert item.ticket_link.key == f"acme/platform#{number}"
 
 
+# --- Preflight ----------------------------------------------------------------------
+
+
+def test_preflight_passes_with_push_access_and_mapped_owners(github, backend):
+    for label in ["followup", "priority: P0", "priority: P1", "priority: P2", "priority: P3"]:
+        github.repository_labels["acme/ops"].append(label)
+    github.repository_labels["acme/ops"] += [
+        "priority: P4",
+        "status: in progress",
+        "status: blocked",
+    ]
+
+    assert backend.preflight(owner_emails=["alice@example.com", "Bob@example.com "]) == []
+
+
+def test_preflight_names_missing_push_access_labels_and_owners(github, backend, settings):
+    github.push_access = False
+    backend.user_map["dave@example.com"] = "dave-gh"  # no such collaborator
+
+    findings = backend.preflight(
+        owner_emails=["alice@example.com", "carol@example.com", "dave@example.com"]
+    )
+
+    by_area = {finding.area: finding for finding in findings}
+    assert set(by_area) == {"permission", "labels", "owner"} and len(findings) == 4
+    assert by_area["permission"].blocking
+    assert "no push access to acme/ops" in by_area["permission"].message
+    assert not by_area["labels"].blocking and "'followup'" in by_area["labels"].message
+    owners = [f for f in findings if f.area == "owner"]
+    assert [(f.blocking, f.message.split(" ")[0]) for f in owners] == [
+        (True, "dave-gh"),
+        (False, "no"),
+    ]
+    assert "carol@example.com" in owners[1].message
+
+
+def test_preflight_reports_a_repository_it_cannot_read(github, settings):
+    settings.GITHUB_REPOSITORY = "acme/missing"
+    backend = build_backend()
+
+    (finding,) = backend.preflight()
+
+    assert (finding.area, finding.blocking) == ("connection", True)
+    assert "cannot read acme/missing" in finding.message
+
+
 # --- Pull -------------------------------------------------------------------------
 
 

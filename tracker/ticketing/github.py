@@ -60,14 +60,15 @@ import datetime as dt
 import hashlib
 import hmac
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from config.json_input import read_json
 
 from .base import (
     SYNCED_FIELDS,
+    PreflightFinding,
     RemoteTicket,
     TicketBackend,
     TicketChangeRefused,
@@ -279,6 +280,87 @@ class GitHubBackend(TicketBackend):
         raise ValueError(
             f"not a GitHub issue number (123, #123, owner/name#123) or issue URL: {reference!r}"
         )
+
+    # --- Preflight ----------------------------------------------------------------
+
+    def preflight(self, *, owner_emails: Iterable[str] = ()) -> list[PreflightFinding]:
+        """The repository readable, with issues; push access (without it GitHub
+        silently drops every label and assignee the sync sets); the labels the
+        sync uses (made on first use when missing); owners without a login, and
+        logins that cannot be assigned."""
+        try:
+            repository = self._send("GET", self._repo_path).json()
+        except TicketError as error:
+            return [PreflightFinding("connection", f"cannot read {self.repository}: {error}")]
+        findings = []
+        if not repository.get("has_issues", True):
+            findings.append(
+                PreflightFinding("connection", f"{self.repository} has issues turned off")
+            )
+        push = (repository.get("permissions") or {}).get("push")
+        if push is None:
+            findings.append(
+                PreflightFinding(
+                    "permission",
+                    "GitHub did not say whether the token may push to "
+                    f"{self.repository}; without push access it drops labels and assignees",
+                    blocking=False,
+                )
+            )
+        elif not push:
+            findings.append(
+                PreflightFinding(
+                    "permission",
+                    f"the token's user has no push access to {self.repository}: GitHub "
+                    "silently drops the labels (priority, in progress, blocked) and "
+                    "assignees the sync sets, and every push fails saying so",
+                )
+            )
+        wanted = [
+            self.marker_label,
+            *dict.fromkeys(self._priority_label(p) for p in self.priority_map),
+            *(self.status_map[status] for status in LABELLED_STATUSES),
+        ]
+        existing = {
+            str(label.get("name", "")).casefold()
+            for label in self._pages(f"{self._repo_path}/labels", {"per_page": PAGE_SIZE})
+        }
+        missing = [name for name in wanted if name.casefold() not in existing]
+        if missing:
+            findings.append(
+                PreflightFinding(
+                    "labels",
+                    f"{self.repository} has no label {', '.join(repr(n) for n in missing)}: "
+                    "GitHub makes each on first use (with push access)",
+                    blocking=False,
+                )
+            )
+        unmapped = []
+        for email in sorted({e.strip().lower() for e in owner_emails if e.strip()}):
+            login = self.remote_user_for(email)
+            if not login:
+                unmapped.append(email)
+                continue
+            try:
+                self.client.get(f"{self._repo_path}/assignees/{quote(login, safe='')}")
+            except TicketNotFound:
+                findings.append(
+                    PreflightFinding(
+                        "owner",
+                        f"{login} ({email}) cannot be assigned issues in {self.repository}: "
+                        "GitHub refuses a create or edit that names them",
+                    )
+                )
+        if unmapped:
+            findings.append(
+                PreflightFinding(
+                    "owner",
+                    "no GitHub login in TICKETS_USER_MAP for "
+                    f"{', '.join(unmapped)}: their issues stay unassigned",
+                    blocking=False,
+                )
+            )
+        return findings
 
     # --- Inbound webhooks -----------------------------------------------------
 
