@@ -9,9 +9,12 @@ import json
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
-from tracker.ticketing.base import TicketConfigError, TicketError, TicketFields
+from tracker.ticketing.base import TicketChangeRefused, TicketConfigError, TicketError, TicketFields
 from tracker.ticketing.jira import JiraBackend, adf_document
+
+from . import contracts
 
 UTC = dt.UTC
 EMAIL = "bot@example.com"
@@ -32,6 +35,20 @@ FIELDS = TicketFields(
 READ_FIELDS = ["summary", "status", "assignee", "duedate", "updated", "labels"]
 BASIC = "Basic " + base64.b64encode(f"{EMAIL}:{API_TOKEN}".encode()).decode()
 BEARER = f"Bearer {PAT}"
+
+
+@pytest.fixture(autouse=True)
+def _cloud_requests_held_to_jiras_description(httpserver: HTTPServer):
+    """Every request a test's Cloud backend sent is one Jira Cloud describes
+    (contracts.py); the description says nothing of Server's REST v2."""
+    yield
+    problems = [
+        p
+        for request, _ in httpserver.log
+        if request.path.startswith("/rest/api/3/")
+        for p in contracts.jira().problems(request)
+    ]
+    assert not problems, "\n".join(problems)
 
 
 class Sleeps(list):
@@ -254,10 +271,39 @@ def test_it_trims_the_summary_and_uses_the_user_map_before_searching(httpserver,
     assert len(httpserver.log) == 1  # no user search
 
 
-def test_it_leaves_the_ticket_unassigned_when_no_user_matches_and_remembers_that(httpserver, cloud):
-    # Cloud hides the email of users who chose so: no exact match, no guess.
+def test_it_takes_the_one_person_whose_hidden_email_the_search_matched(httpserver, cloud):
+    # Cloud hides most emails, yet `query` matches them: the answer has no emailAddress.
+    httpserver.expect_oneshot_request(
+        "/rest/api/3/user/search", method="GET", query_string={"query": "alice@example.com"}
+    ).respond_with_json(
+        [
+            {"accountId": "acc-app", "accountType": "app", "displayName": "alice@example.com bot"},
+            {"accountId": "acc-alice", "accountType": "atlassian", "displayName": "Alice"},
+        ]
+    )
+    httpserver.expect_oneshot_request("/rest/api/3/issue", method="POST").respond_with_json(
+        {"id": "10001", "key": "OPS-7", "self": "x"}, status=201
+    )
+    backend = cloud()
+
+    ticket = backend.create(FIELDS)
+
+    sent = json.loads(httpserver.log[1][0].data)["fields"]
+    assert sent["assignee"] == {"accountId": "acc-alice"}
+    assert ticket.owner == "alice@example.com"
+    # Read back, the account is known as alice's.
+    assert backend._owner({"accountId": "acc-alice"}) == ("alice@example.com", True)
+
+
+def test_it_leaves_the_ticket_unassigned_when_the_search_is_ambiguous_and_remembers(
+    httpserver, cloud
+):
+    # Two people whose hidden emails start with the query: no guess.
     httpserver.expect_oneshot_request("/rest/api/3/user/search", method="GET").respond_with_json(
-        [{"accountId": "acc-hidden", "displayName": "Alice"}]
+        [
+            {"accountId": "acc-alice", "displayName": "Alice"},
+            {"accountId": "acc-alice-au", "displayName": "Alice (Sydney)"},
+        ]
     )
     httpserver.expect_request("/rest/api/3/issue", method="POST").respond_with_json(
         {"id": "10001", "key": "OPS-7", "self": "x"}, status=201
@@ -805,3 +851,103 @@ def test_it_writes_plain_text_as_adf_paragraphs_without_empty_text_nodes():
         ],
     }
     assert adf_document("") == {"type": "doc", "version": 1, "content": []}
+
+
+# --- What Jira documents and the backend must live with ----------------------------
+
+
+def test_it_sends_an_edit_again_after_a_conflicting_update(httpserver, cloud, sleeps):
+    conflict = {"errorMessages": ["The issue could not be updated due to a conflicting update."]}
+    httpserver.expect_ordered_request("/rest/api/3/issue/OPS-7", method="PUT").respond_with_json(
+        conflict, status=409
+    )
+    httpserver.expect_ordered_request("/rest/api/3/issue/OPS-7", method="PUT").respond_with_data(
+        "", status=204
+    )
+
+    cloud().update("OPS-7", _fields(title="Alert earlier"), {"title"})
+
+    httpserver.check_assertions()
+    assert len(sleeps) == 1
+
+
+def test_it_sends_a_transition_again_after_a_conflict_and_reports_one_that_persists(
+    httpserver, cloud
+):
+    conflict = {"errorMessages": ["The issue could not be updated due to a conflicting update."]}
+    httpserver.expect_request(
+        "/rest/api/3/issue/OPS-7/transitions", method="GET"
+    ).respond_with_json({"transitions": [{"id": "31", "name": "Done", "to": {"name": "Done"}}]})
+    httpserver.expect_request(
+        "/rest/api/3/issue/OPS-7/transitions", method="POST"
+    ).respond_with_json(conflict, status=409)
+
+    with pytest.raises(TicketError) as raised:
+        cloud().update("OPS-7", _fields(status="done"), {"status"})
+
+    assert not raised.value.permanent  # the sync tries again later
+    assert raised.value.status == 409
+    assert [r.method for r, _ in httpserver.log] == ["GET", "POST", "POST", "POST"]
+
+
+def test_it_keeps_the_key_of_a_ticket_created_but_not_moved(httpserver, cloud):
+    httpserver.expect_oneshot_request("/rest/api/3/issue", method="POST").respond_with_json(
+        {"id": "10001", "key": "OPS-7", "self": "x"}, status=201
+    )
+    httpserver.expect_request(
+        "/rest/api/3/issue/OPS-7/transitions", method="GET"
+    ).respond_with_data("Service Unavailable", status=503)
+
+    with pytest.raises(TicketChangeRefused) as raised:
+        cloud(user_map={"alice@example.com": "acc-alice"}).create(_fields(status="done"))
+
+    error = raised.value
+    assert error.ticket.key == "OPS-7"  # the sync saves it: no second ticket
+    assert not error.permanent and error.status == 503  # and tries the move again later
+    assert error.known_values["status"] == "open"
+    assert "created Jira OPS-7 but could not move it to 'Done'" in error.message
+
+
+def test_it_starts_a_search_again_when_its_page_token_expired(httpserver, cloud):
+    jql = 'project = "OPS" AND labels = "followup-123" ORDER BY created ASC'
+    first = {"jql": jql, "fields": READ_FIELDS, "maxResults": 100}
+    pages = iter(
+        [
+            {"issues": [_issue("OPS-1", labels=["x"])], "nextPageToken": "opaque-1"},
+            {"errorMessages": ["The provided next page token is invalid or expired."]},
+            {"issues": [_issue("OPS-1", labels=["x"])], "nextPageToken": "opaque-2"},
+            {"issues": [_issue("OPS-7")], "isLast": True},
+        ]
+    )
+
+    def answer(request):
+        page = next(pages)
+        return Response(
+            json.dumps(page),
+            status=400 if "errorMessages" in page else 200,
+            content_type="application/json",
+        )
+
+    httpserver.expect_request("/rest/api/3/search/jql", method="POST").respond_with_handler(answer)
+
+    ticket = cloud().find("followup-123")
+
+    assert ticket is not None and ticket.key == "OPS-7"
+    bodies = [json.loads(r.data) for r, _ in httpserver.log]
+    assert bodies == [
+        first,
+        {**first, "nextPageToken": "opaque-1"},
+        first,
+        {**first, "nextPageToken": "opaque-2"},
+    ]
+
+
+def test_it_does_not_start_a_search_again_for_a_bad_query(httpserver, cloud):
+    httpserver.expect_request("/rest/api/3/search/jql", method="POST").respond_with_json(
+        {"errorMessages": ["Error in the JQL Query"]}, status=400
+    )
+
+    with pytest.raises(TicketError):
+        cloud().find("followup-123")
+
+    assert len(httpserver.log) == 1

@@ -14,6 +14,7 @@ from tracker import services
 from tracker.models import ActionItemChange, ChangeSource, TicketLink, TicketSyncState
 from tracker.models import TicketWebhookDelivery as Delivery
 from tracker.ticketing import backend_config, pull, push, reset_backend
+from tracker.ticketing import jira as jira_backend
 from tracker.ticketing.base import TicketError
 from tracker.ticketing.jira import JiraBackend
 
@@ -206,6 +207,116 @@ def test_it_converges_after_an_outage_during_a_burst_of_changes(jira, backend):
         )
         assert fields["status"]["name"] == ("Done" if n < 2 else "In Progress")
         assert fields["duedate"] == (None if n == 5 else "2030-03-01")
+
+
+def test_it_finds_owners_whose_emails_jira_hides(jira, settings):
+    # No map: Cloud's user search finds alice by her hidden email, and her
+    # issue comes back as hers.
+    settings.TICKETS_USER_MAP = {}
+    backend = build_backend()
+    item = make_item()
+
+    key = pushed(item, backend)
+
+    assignee = jira.issues[key]["fields"]["assignee"]
+    assert assignee["accountId"] == "acc-alice" and "emailAddress" not in assignee
+    jira.edit(key, duedate="2030-07-01")
+    assert pull.tickets_poll(backend=backend).changed == 1
+    item = reload(item)
+    assert (item.owner.email, item.deadline) == ("alice@example.com", dt.date(2030, 7, 1))
+    assert ticket_changes(item)[0].field == "deadline"
+
+
+def test_it_pushes_through_conflicting_updates(jira, backend):
+    item = make_item()
+    key = pushed(item, backend)
+
+    jira.conflict(1)  # the edit, refused once
+    change(item, title="Retitled")
+    assert push.ticket_push(item_id=item.pk, backend=backend) == ("updated", "")
+
+    jira.conflict(1)  # the transition, refused once
+    change(item, status="in_progress")
+    assert push.ticket_push(item_id=item.pk, backend=backend) == ("updated", "")
+
+    assert (jira.issues[key]["fields"]["summary"], jira.status(key)) == ("Retitled", "In Progress")
+    assert jira.conflicts == 0
+
+
+def test_it_keeps_the_key_of_an_issue_it_could_not_move_and_moves_it_later(jira, backend):
+    item = make_item(status="in_progress")
+    jira.conflict(5)  # more than the client's retries: the transition fails for now
+
+    outcome, error = push.ticket_push(item_id=item.pk, backend=backend)
+
+    assert outcome == "failed" and "could not move it to 'In Progress'" in error
+    link = reload(item).ticket_link
+    assert (link.key, link.state) == ("OPS-1", TicketSyncState.FAILING)
+    assert link.next_attempt_at is not None  # retried: a conflict passes
+    assert pull.tickets_poll(backend=backend).changed == 0  # "To Do" is no news
+    jira.conflicts = 0
+
+    assert push.ticket_push(item_id=item.pk, backend=backend) == ("updated", "")
+    assert list(jira.issues) == ["OPS-1"] and jira.status("OPS-1") == "In Progress"
+
+
+def test_it_waits_out_the_search_lag_after_a_lost_create(jira, settings):
+    # JQL lags creates and Jira offers no lookup that does not: what keeps a
+    # lost create from being repeated is the retry delay, longer than the lag.
+    backend = build_backend(timeout=1.0)
+    jira.index_lag = True
+    item = make_item()
+
+    jira.lose_next_create()
+    assert push.ticket_push(item_id=item.pk, backend=backend)[0] == "failed"
+    jira.release()
+
+    link = reload(item).ticket_link
+    delay = (link.next_attempt_at - timezone.now()).total_seconds()
+    assert delay > settings.TICKETS_RETRY_BASE_SECONDS - 5
+    marker = push.ticket_marker(item.pk)
+    assert backend.find(marker) is None  # inside the lag: a retry now would duplicate
+
+    jira.catch_up()  # seconds later, long before the retry is due
+    assert push.ticket_push(item_id=item.pk, backend=backend) == ("updated", "")
+    assert list(jira.issues) == ["OPS-1"]
+
+
+def test_it_reads_every_change_when_a_page_token_expires(jira, backend, monkeypatch):
+    monkeypatch.setattr(jira_backend, "PAGE_SIZE", 2)
+    items = [make_item(title=f"Follow-up {n}") for n in range(5)]
+    keys = [pushed(item, backend) for item in items]
+    assert pull.tickets_poll(backend=backend).changed == 0
+    for key in keys:
+        jira.edit(key, duedate="2030-08-01")
+
+    polled = []
+    original = jira.search
+
+    def search_expiring_after_the_first_page(self, request):
+        answer = original(request)
+        if len(polled) == 0:
+            self.expire_page_tokens()
+        polled.append(request.get_json().get("nextPageToken"))
+        return answer
+
+    monkeypatch.setattr(
+        FakeJira,
+        "routes",
+        [
+            (
+                method,
+                pattern,
+                search_expiring_after_the_first_page if handler is FakeJira.search else handler,
+            )
+            for method, pattern, handler in FakeJira.routes
+        ],
+    )
+    report = pull.tickets_poll(backend=backend)
+
+    assert (report.error, report.seen, report.changed) == ("", 5, 5)
+    assert polled[0] is None and polled[2] is None  # the query started again
+    assert {reload(item).deadline for item in items} == {dt.date(2030, 8, 1)}
 
 
 # --- Pull -------------------------------------------------------------------------

@@ -23,19 +23,40 @@ sent (for projects whose screens have no Priority field). Statuses change by
 workflow transitions: the one whose target status has the mapped name is used.
 
 Assignees: TICKETS_USER_MAP (email -> accountId on Cloud, user name on Server)
-first, else Jira's user search by email (exact, case-insensitive match; Cloud
-hides emails of users who chose so, and those need the map). An owner Jira
+first, else Jira's user search by email, remembered per process. Cloud hides
+most users' emails (profile visibility), yet its `user/search?query=` matches
+them all the same and answers the accountId without the email: an exact
+visible email wins, else the one person found whose email is hidden (the query
+matches the start of an email, so two such answers are ambiguous and none is
+taken). Server matches `username=` against emails and shows them. An owner Jira
 cannot resolve leaves the ticket unassigned rather than failing the push.
+
+Jira answers 409 to an edit or a transition that conflicts with another update
+made at the same time; nothing was done, so the client sends it again (with
+backoff) and the sync retries later if it keeps conflicting.
 
 Every ticket of ours carries two labels: the item's marker ("followup-123"),
 its stable identity, and the marker prefix alone ("followup"), which is how
 `changed_since` finds our tickets among the project's others. Jira finds labels
 only through JQL search, whose index is updated asynchronously and can lag a
 create by a few seconds (Jira Cloud documents this as eventual consistency).
-So `find` right after a create whose answer was lost may miss the ticket: the
-sync retries a failed push only after TICKETS_RETRY_BASE_SECONDS (60 s by
-default), long enough for the index to catch up in practice, but this is
-weaker than the "read the source of truth" that `TicketBackend.find` asks for.
+Its remedy, `reconcileIssues`, needs the ids of the issues to reconcile, which
+is just what a create whose answer was lost does not have, and issue
+properties are found through the same index: Jira offers no lookup that does
+not lag. So the window is narrowed, not closed:
+
+- the key of a created issue reaches the sync before anything else can fail:
+  a transition after the create that fails raises TicketChangeRefused with
+  the ticket, which the sync saves, retrying as the failure allows;
+- only a create whose answer never came (a timeout, a connection lost) leaves
+  the sync without the key, and it looks the marker up again only after
+  TICKETS_RETRY_BASE_SECONDS (60 s by default, and the 5-minute claim of a
+  worker that died), far longer than the lag Jira shows; a retry forced sooner
+  (a resync) inside the lag could make a second ticket.
+
+Cloud's search pages with an opaque `nextPageToken` that expires (after seven
+days, or sooner as Jira sees fit): a page refused for its token starts the
+query again from the first page, skipping the issues already read.
 
 Inbound webhooks are signed with JIRA_WEBHOOK_SECRET (`X-Hub-Signature:
 sha256=<hex>`), as Jira Cloud's admin webhooks and Data Center 10 do.
@@ -58,6 +79,7 @@ from config.json_input import read_json
 from .base import (
     RemoteTicket,
     TicketBackend,
+    TicketChangeRefused,
     TicketConfigError,
     TicketError,
     TicketFields,
@@ -71,6 +93,10 @@ SUMMARY_MAX_CHARS = 255
 READ_FIELDS = ("summary", "status", "assignee", "duedate", "updated", "labels")
 # A user search that found nobody is asked again after this long (people join Jira).
 USER_MISS_SECONDS = 600
+# A search whose page token expired is started again at most this many times.
+MAX_SEARCH_RESTARTS = 2
+# Jira's answer to an edit or transition that conflicts with another update: nothing done.
+CONFLICT = 409
 # West-most UTC offset in use: JQL times in an unknown zone are moved back this far.
 WIDEST_OFFSET = dt.timedelta(hours=12)
 KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*-\d+")
@@ -184,6 +210,7 @@ class JiraBackend(TicketBackend):
             base_url=str(config["url"]).rstrip("/"),
             headers=headers,
             auth=auth,
+            retry_statuses=frozenset({CONFLICT}),
             **client_options,
         )
         return cls(config=config, client=client)
@@ -217,20 +244,7 @@ class JiraBackend(TicketBackend):
             body["assignee"] = assignee
         created = self.client.post(f"{self.api}/issue", json={"fields": body}).json()
         key = created["key"]
-        # A new issue starts in its workflow's initial status; anything else is a transition.
-        # If that fails the push fails and is retried: `find` then meets this ticket.
-        wanted = self.status_map.get(fields.status)
-        if wanted and wanted.casefold() != (self.status_map.get("open") or "").casefold():
-            try:
-                self._transition(key, wanted)
-            except TicketError as error:
-                raise TicketError(
-                    f"created Jira {key} but could not move it to {wanted!r}: {error.message}",
-                    permanent=error.permanent,
-                    status=error.status,
-                    retry_after=error.retry_after,
-                ) from error
-        return RemoteTicket(
+        ticket = RemoteTicket(
             key=key,
             url=self._browse_url(key),
             # Jira answers a create with the key only; our clock stands in for its own.
@@ -241,6 +255,20 @@ class JiraBackend(TicketBackend):
             marker=fields.marker,
             raw=created,
         )
+        # A new issue starts in its workflow's initial status; anything else is a transition.
+        wanted = self.status_map.get(fields.status)
+        if wanted and wanted.casefold() != (self.status_map.get("open") or "").casefold():
+            try:
+                self._transition(key, wanted)
+            except TicketError as error:
+                # The ticket exists: its key must reach the sync, not wait for JQL.
+                raise CreatedNotMoved(
+                    f"created Jira {key} but could not move it to {wanted!r}: {error.message}",
+                    ticket=ticket,
+                    known_values={**fields.as_values(), "status": "open"},
+                    cause=error,
+                ) from error
+        return ticket
 
     def update(self, key: str, fields: TicketFields, changed: set[str]) -> RemoteTicket | None:
         body: dict[str, Any] = {"fields": self._field_values(fields, changed)}
@@ -339,16 +367,17 @@ class JiraBackend(TicketBackend):
             return cached[0]
         if self.cloud:
             users = self.client.get(f"{self.api}/user/search", params={"query": address}).json()
+            found = _cloud_account(users, address)
         else:
             users = self.client.get(f"{self.api}/user/search", params={"username": address}).json()
-        found = next(
-            (
-                u.get("accountId") if self.cloud else u.get("name")
-                for u in users
-                if (u.get("emailAddress") or "").strip().lower() == address
-            ),
-            None,
-        )
+            found = next(
+                (
+                    u.get("name")
+                    for u in users
+                    if (u.get("emailAddress") or "").strip().lower() == address
+                ),
+                None,
+            )
         self._users[address] = (found, time.monotonic())
         return found
 
@@ -373,18 +402,34 @@ class JiraBackend(TicketBackend):
 
     def _search(self, jql: str) -> Iterator[Mapping[str, Any]]:
         """Every issue `jql` matches, page after page."""
-        body: dict[str, Any] = {"jql": jql, "fields": list(READ_FIELDS), "maxResults": PAGE_SIZE}
+        first: dict[str, Any] = {"jql": jql, "fields": list(READ_FIELDS), "maxResults": PAGE_SIZE}
+        body = first
         if self.cloud:
             # Cloud's /search/jql pages with a token (the old /search is gone there);
             # the last page may omit the token instead of saying isLast.
+            read: set[str] = set()
+            restarts = 0
             while True:
-                # A search only reads: safe to send again after a 502.
-                page = self.client.post(f"{self.api}/search/jql", json=body, idempotent=True).json()
-                yield from page.get("issues", [])
+                try:
+                    # A search only reads: safe to send again after a 502.
+                    page = self.client.post(
+                        f"{self.api}/search/jql", json=body, idempotent=True
+                    ).json()
+                except TicketError as error:
+                    # The token is opaque and expires: read the query again from the top.
+                    if body is first or error.status != 400 or restarts >= MAX_SEARCH_RESTARTS:
+                        raise
+                    restarts += 1
+                    body = first
+                    continue
+                for issue in page.get("issues", []):
+                    if issue.get("key") not in read:
+                        read.add(issue.get("key"))
+                        yield issue
                 token = page.get("nextPageToken")
                 if page.get("isLast") or not token:
                     return
-                body = {**body, "nextPageToken": token}
+                body = {**first, "nextPageToken": token}
         else:
             start = 0
             while True:
@@ -499,6 +544,44 @@ class JiraBackend(TicketBackend):
             else:
                 delivery_id = "sha256:" + hashlib.sha256(body).hexdigest()
         return WebhookDelivery(delivery_id=delivery_id, keys=[key])
+
+
+class CreatedNotMoved(TicketChangeRefused):
+    """A ticket created but not moved out of its initial status. As a refused
+    change, it gives the sync the ticket to keep (no second create) and what it
+    says (its initial status); unlike one, it is retried as the failure that
+    stopped the transition allows (a conflict, an outage)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        ticket: RemoteTicket,
+        known_values: Mapping[str, Any],
+        cause: TicketError,
+    ) -> None:
+        super().__init__(
+            message, ticket=ticket, known_values=known_values, permanent=cause.permanent
+        )
+        self.status = cause.status
+        self.retry_after = cause.retry_after
+
+
+def _cloud_account(users: list[Mapping[str, Any]], address: str) -> str | None:
+    """The accountId Cloud's user search found for `address`: the person whose
+    visible email is it, else the one person found whose email is hidden."""
+    people = [
+        u
+        for u in users
+        if u.get("accountId")
+        and u.get("accountType", "atlassian") == "atlassian"
+        and u.get("active", True)
+    ]
+    for user in people:
+        if (user.get("emailAddress") or "").strip().lower() == address:
+            return user["accountId"]
+    hidden = [u for u in people if not u.get("emailAddress")]
+    return hidden[0]["accountId"] if len(hidden) == 1 else None
 
 
 def adf_document(text: str, *, link: str | None = None) -> dict[str, Any]:
