@@ -319,6 +319,45 @@ def test_it_reads_every_change_when_a_page_token_expires(jira, backend, monkeypa
     assert {reload(item).deadline for item in items} == {dt.date(2030, 8, 1)}
 
 
+# --- Preflight ----------------------------------------------------------------------
+
+
+def test_preflight_passes_with_permissions_statuses_and_known_owners(jira, backend):
+    pushed(make_item(), backend)
+
+    assert backend.preflight(owner_emails=["alice@example.com", "bob@example.com"]) == []
+
+
+def test_preflight_names_missing_permissions_statuses_transitions_and_owners(jira, settings):
+    settings.TICKETS_STATUS_MAP = {"blocked": "Blocked"}
+    settings.TICKETS_USER_MAP = {}
+    backend = build_backend()
+    jira.file("Ours", labels=["followup"], status="Done")
+    jira.missing_permissions = {"TRANSITION_ISSUES", "ASSIGN_ISSUES"}
+
+    findings = backend.preflight(owner_emails=["alice@example.com", "carol@example.com"])
+
+    by_area = {finding.area: finding for finding in findings}
+    assert set(by_area) == {"permission", "status", "workflow", "owner"}
+    assert "lacks TRANSITION_ISSUES, ASSIGN_ISSUES in project OPS" in by_area["permission"].message
+    assert "no status 'Blocked'" in by_area["status"].message
+    assert "from 'Done' (as OPS-1 is) the workflow offers no transition to 'Blocked'" in (
+        by_area["workflow"].message
+    )
+    assert not by_area["owner"].blocking
+    assert "carol@example.com" in by_area["owner"].message
+    assert "alice" not in by_area["owner"].message  # found by her hidden email
+    assert [f.blocking for f in findings] == [True, True, True, False]
+
+
+def test_preflight_reports_a_project_it_cannot_read(jira, settings):
+    settings.JIRA_PROJECT = "NOPE"
+    (finding,) = build_backend().preflight()
+
+    assert (finding.area, finding.blocking) == ("connection", True)
+    assert "cannot read project NOPE" in finding.message
+
+
 # --- Pull -------------------------------------------------------------------------
 
 

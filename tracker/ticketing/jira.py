@@ -70,13 +70,14 @@ import hmac
 import re
 import time
 import zoneinfo
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
 from config.json_input import read_json
 
 from .base import (
+    PreflightFinding,
     RemoteTicket,
     TicketBackend,
     TicketChangeRefused,
@@ -97,6 +98,14 @@ USER_MISS_SECONDS = 600
 MAX_SEARCH_RESTARTS = 2
 # Jira's answer to an edit or transition that conflicts with another update: nothing done.
 CONFLICT = 409
+# What the sync does in a project: preflight asks whether the API user may.
+PERMISSIONS = (
+    "BROWSE_PROJECTS",
+    "CREATE_ISSUES",
+    "EDIT_ISSUES",
+    "TRANSITION_ISSUES",
+    "ASSIGN_ISSUES",
+)
 # West-most UTC offset in use: JQL times in an unknown zone are moved back this far.
 WIDEST_OFFSET = dt.timedelta(hours=12)
 KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*-\d+")
@@ -473,6 +482,114 @@ class JiraBackend(TicketBackend):
         if match.re is BROWSE_URL and not text.startswith(self.url + "/"):
             raise ValueError(f"not an issue of {self.url}: {reference!r}")
         return (match.group(1) if match.re is BROWSE_URL else match.group(0)).upper()
+
+    # --- Preflight ----------------------------------------------------------------
+
+    def preflight(self, *, owner_emails: Iterable[str] = ()) -> list[PreflightFinding]:
+        """The project readable, with the issue type; the API user's permissions
+        in it (browse, create, edit, transition, assign); every status
+        TICKETS_STATUS_MAP names in the issue type's workflow, and reachable by
+        one transition from where a ticket of ours stands; owners with no
+        account. Read-only."""
+        project_key = self.config["project"]
+        project_path = f"{self.api}/project/{_path(project_key)}"
+        try:
+            project = self.client.get(project_path).json()
+        except TicketError as error:
+            return [PreflightFinding("connection", f"cannot read project {project_key}: {error}")]
+        findings = []
+        issue_type = self.config.get("issue_type") or "Task"
+        types = [str(t.get("name") or "") for t in project.get("issueTypes") or []]
+        if types and issue_type.casefold() not in {t.casefold() for t in types}:
+            findings.append(
+                PreflightFinding(
+                    "workflow",
+                    f"project {project_key} has no issue type {issue_type!r} "
+                    f"(JIRA_ISSUE_TYPE); it has {', '.join(map(repr, types))}",
+                )
+            )
+        granted = self.client.get(
+            f"{self.api}/mypermissions",
+            params={"projectKey": project_key, "permissions": ",".join(PERMISSIONS)},
+        ).json()
+        held = granted.get("permissions") or {}
+        missing = [p for p in PERMISSIONS if not (held.get(p) or {}).get("havePermission")]
+        if missing:
+            findings.append(
+                PreflightFinding(
+                    "permission",
+                    f"the API user lacks {', '.join(missing)} in project {project_key}",
+                )
+            )
+        findings += self._workflow_findings(project_path, issue_type)
+        unknown = []
+        for email in sorted({e.strip().lower() for e in owner_emails if e.strip()}):
+            if not self._user_for(email):
+                unknown.append(email)
+        if unknown:
+            findings.append(
+                PreflightFinding(
+                    "owner",
+                    f"no Jira account found for {', '.join(unknown)} (nor in "
+                    "TICKETS_USER_MAP): their tickets stay unassigned",
+                    blocking=False,
+                )
+            )
+        return findings
+
+    def _workflow_findings(self, project_path: str, issue_type: str) -> list[PreflightFinding]:
+        mapped = list(dict.fromkeys(name for name in self.status_map.values() if name))
+        per_type = self.client.get(f"{project_path}/statuses").json()
+        statuses = next(
+            (
+                [s.get("name") or "" for s in entry.get("statuses") or []]
+                for entry in per_type
+                if str(entry.get("name") or "").casefold() == issue_type.casefold()
+            ),
+            None,
+        )
+        findings = []
+        if statuses is not None:
+            have = {name.casefold() for name in statuses}
+            absent = [name for name in mapped if name.casefold() not in have]
+            if absent:
+                findings.append(
+                    PreflightFinding(
+                        "status",
+                        f"the {issue_type} workflow has no status "
+                        f"{', '.join(map(repr, absent))} (TICKETS_STATUS_MAP); it has "
+                        f"{', '.join(map(repr, statuses))}",
+                    )
+                )
+        # Transitions are offered per issue, from where it stands: ask one of ours.
+        jql = (
+            f"{self._project_clause()} AND labels = {_jql_string(self.marker_prefix)}"
+            " ORDER BY created ASC"
+        )
+        sample = next(iter(self._search(jql)), None)
+        if sample is None:
+            return findings
+        key = sample["key"]
+        current = ((sample.get("fields") or {}).get("status") or {}).get("name") or ""
+        transitions = self.client.get(f"{self.api}/issue/{_path(key)}/transitions").json()
+        reachable = {
+            ((t.get("to") or {}).get("name") or "").casefold()
+            for t in transitions.get("transitions", [])
+        }
+        unreachable = [
+            name
+            for name in mapped
+            if name.casefold() != current.casefold() and name.casefold() not in reachable
+        ]
+        if unreachable:
+            findings.append(
+                PreflightFinding(
+                    "workflow",
+                    f"from {current!r} (as {key} is) the workflow offers no transition to "
+                    f"{', '.join(map(repr, unreachable))}: a ticket there cannot follow its item",
+                )
+            )
+        return findings
 
     # --- Reading Jira's answers ------------------------------------------------
 
