@@ -168,3 +168,21 @@ def test_the_check_of_a_backend_with_nothing_to_check_passes(webhook, capsys):
 
 def test_the_check_refuses_to_run_when_sync_is_off(sync_off):
     assert refusal("--check") == "Ticket sync is off: set TICKETS_BACKEND (see the README)."
+
+
+def test_a_check_that_crashes_is_one_blocking_line(webhook, monkeypatch, capsys):
+    from tracker.ticketing.webhook_backend import WebhookBackend
+
+    def crash(self, *, owner_emails=()):
+        raise KeyError("issues")
+
+    monkeypatch.setattr(WebhookBackend, "preflight", crash)
+
+    with pytest.raises(SystemExit) as exited:
+        call_command("sync_tickets", "--check")
+
+    assert exited.value.code == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "blocking connection: the check crashed: KeyError('issues')",
+        "webhook: 1 blocking, 0 warnings",
+    ]

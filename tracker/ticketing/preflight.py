@@ -8,9 +8,13 @@ a failure to connect into a finding like any other.
 
 from __future__ import annotations
 
+import logging
+
 from ..models import OPEN_STATUSES, ActionItem
 from .base import PreflightFinding, TicketBackend, TicketError
 from .common import sync_backend
+
+logger = logging.getLogger(__name__)
 
 
 def ticket_owner_emails() -> list[str]:
@@ -30,4 +34,8 @@ def tickets_preflight(*, backend: TicketBackend | None = None) -> list[Preflight
         findings = backend.preflight(owner_emails=ticket_owner_emails())
     except TicketError as error:
         findings = [PreflightFinding("connection", error.message)]
+    except Exception as error:
+        # A backend's bug, or an answer it did not expect: one line, not a traceback.
+        logger.exception("ticket preflight crashed", extra={"system": backend.name})
+        findings = [PreflightFinding("connection", f"the check crashed: {error!r}")]
     return sorted(findings, key=lambda finding: not finding.blocking)
