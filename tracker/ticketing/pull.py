@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
@@ -106,12 +107,28 @@ def ticket_apply_remote(
                     continue
             changes[name] = value
         if changes:
-            services.action_item_update(
-                item=item,
-                actor=services.Actor(source=ChangeSource.TICKET, label=f"{link.system} {link.key}"),
-                note=f"Changed in {link.system} {link.key}",
-                **_as_item_changes(changes),
-            )
+            try:
+                # A savepoint: a change the item refuses leaves the link's transaction usable.
+                with transaction.atomic():
+                    services.action_item_update(
+                        item=item,
+                        actor=services.Actor(
+                            source=ChangeSource.TICKET, label=f"{link.system} {link.key}"
+                        ),
+                        note=f"Changed in {link.system} {link.key}",
+                        **_as_item_changes(changes),
+                    )
+            except ValidationError as exc:
+                # The ticket says something the tracker cannot hold (a due date in the
+                # year 9999, an assignee's email longer than any address): shown on
+                # the link, nothing taken, asked again by the next poll.
+                link.state = TicketSyncState.FAILING
+                link.last_error = (
+                    f"{link.system} {link.key} holds what the item cannot take: "
+                    + "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+                )[:ERROR_MAX_CHARS]
+                link.save(update_fields=["state", "last_error"])
+                return []
         link.pushed_values = known
         if remote.updated_at and (
             link.remote_updated_at is None or remote.updated_at > link.remote_updated_at
