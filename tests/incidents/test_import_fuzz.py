@@ -2,15 +2,16 @@
 
 import copy
 import json
-import os
 from pathlib import Path
 
 import pytest
 from django.db import transaction
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from incidents.models import DocumentImport, Incident, IncidentDocument
+from tests.fuzz.budget import fuzz_settings
+from tests.fuzz.hostile import VALUES, to_bytes
 from tracker.models import ActionItem, Person
 
 from .helpers import doc_bytes, import_doc
@@ -18,11 +19,8 @@ from .helpers import doc_bytes, import_doc
 SAMPLE = json.loads(
     (Path(__file__).resolve().parents[2] / "samples" / "INC-2024-0142.json").read_text()
 )
-FUZZ = settings(
-    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+# The same cases on every run (tests/fuzz/budget.py: FUZZ_EXAMPLES, FUZZ_RANDOM).
+FUZZ = fuzz_settings(150)
 
 
 def all_paths(value, prefix=()):
@@ -60,6 +58,8 @@ json_scalars = (
             "Alice@Company.com",
         ]
     )
+    # At and past the column limits, the ends of the calendar, 1e999, 5,000 digits...
+    | st.sampled_from(list(VALUES.values()))
 )
 json_values = st.recursive(
     json_scalars,
@@ -122,7 +122,7 @@ def test_it_imports_or_rejects_whole_any_mutation_of_the_sample(mutations):
             apply(doc, op, path, value, key)
         except (KeyError, IndexError, TypeError):
             continue  # an earlier mutation removed or replaced this path
-    check(doc_bytes(doc))
+    check(to_bytes(doc))
 
 
 @pytest.mark.django_db
