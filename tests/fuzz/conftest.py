@@ -6,12 +6,15 @@ run, and how to run more: tests/fuzz/budget.py.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.core.cache import cache
 from django.db import transaction
+from django.http import HttpResponse
 from django.test import Client
 
 from config.api import TokenOrUserRateThrottle
@@ -27,8 +30,11 @@ from incidents.models import (
 from tests import factories
 from tests.conftest import SAMPLE_PATH
 from tracker.models import ActionItem, ActionItemChange, Comment, Person
+from tracker.ticketing import reset_backend
 
 SAMPLE_INCIDENT = "INC-2024-0142"
+WEBHOOK = "/api/v1/webhooks/github/"
+WEBHOOK_SECRET = "fuzz-webhook-secret"
 # alice@company.com owns the sample's first and fourth items (their ids once imported
 # into an empty database; look them up rather than rely on that).
 OWNER_EMAIL = "alice@company.com"
@@ -128,3 +134,34 @@ def owned_item(sample_incident) -> ActionItem:
 def others_item(sample_incident) -> ActionItem:
     """An item of the sample owned by someone else."""
     return sample_incident.action_items.exclude(owner__email=OWNER_EMAIL).order_by("id").first()
+
+
+@pytest.fixture
+def github_webhooks(settings):
+    """Ticket sync with GitHub, so that its webhook checks signatures (no request is sent)."""
+    settings.TICKETS_BACKEND = "github"
+    settings.GITHUB_REPOSITORY = "acme/ops"
+    settings.GITHUB_TOKEN = "fuzz-token"
+    settings.GITHUB_WEBHOOK_SECRET = WEBHOOK_SECRET
+    reset_backend()
+    yield
+    reset_backend()
+
+
+def signed_webhook(client) -> Callable[[bytes], HttpResponse]:
+    """Sends a body as GitHub would: signed with the secret, with a fresh delivery id."""
+
+    def send(raw: bytes):
+        signature = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        return client.post(
+            WEBHOOK,
+            data=raw,
+            content_type="application/json",
+            headers={
+                "X-Hub-Signature-256": f"sha256={signature}",
+                "X-GitHub-Event": "issues",
+                "X-GitHub-Delivery": str(uuid.uuid4()),
+            },
+        )
+
+    return send

@@ -216,6 +216,16 @@ def leaf_paths(value: Any, prefix: Path = ()) -> Iterator[Path]:
         yield prefix
 
 
+def container_paths(value: Any, prefix: Path = ()) -> Iterator[Path]:
+    """Every object and list inside `value` (not `value` itself): where a wrong type
+    can stand in for a whole section, an entry or a nested object."""
+    children = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in children:
+        if isinstance(item, (dict, list)):
+            yield (*prefix, key)
+            yield from container_paths(item, (*prefix, key))
+
+
 def object_paths(value: Any, prefix: Path = ()) -> Iterator[Path]:
     """Every object in `value`, the top level (`()`) included."""
     if isinstance(value, dict):

@@ -11,9 +11,6 @@ refused request must write no row.
 from __future__ import annotations
 
 import copy
-import hashlib
-import hmac
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -22,13 +19,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tracker.models import ActionItem
-from tracker.ticketing import reset_backend
 
 from .budget import fuzz_settings
-from .conftest import SAMPLE_INCIDENT, describe, rolled_back, row_counts
+from .conftest import SAMPLE_INCIDENT, describe, rolled_back, row_counts, signed_webhook
 from .hostile import (
     VALUES,
     DuplicateKey,
+    container_paths,
     dotted,
     get,
     hostile_values,
@@ -42,8 +39,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
 ITEMS = "/api/v1/action-items/"
 IMPORT = "/api/v1/incidents/import/"
-WEBHOOK = "/api/v1/webhooks/github/"
-WEBHOOK_SECRET = "fuzz-webhook-secret"
 
 ITEM = {
     "incident": SAMPLE_INCIDENT,
@@ -78,9 +73,10 @@ Send = Callable[[bytes], Any]
 
 
 def field_mutations(body: dict) -> list[tuple[str, bytes]]:
-    """The body with each hostile value in each field, and each field's key doubled."""
+    """The body with each hostile value in each field (each nested object and list
+    too), and each field's key doubled."""
     cases = []
-    for path in leaf_paths(body):
+    for path in [*leaf_paths(body), *container_paths(body)]:
         for name, value in VALUES.items():
             cases.append(
                 (f"{dotted(path)} = {name}", to_bytes(put(copy.deepcopy(body), path, value)))
@@ -156,37 +152,6 @@ def test_it_never_fails_on_a_hostile_import_body(manager_client):
             elif response.status_code >= 400 and row_counts() != before:
                 failures.append(f"{name}: refused ({response.status_code}) but wrote rows")
     assert_no_failures(failures)
-
-
-@pytest.fixture
-def github_webhooks(settings):
-    """Ticket sync with GitHub, so that its webhook checks signatures (no request is sent)."""
-    settings.TICKETS_BACKEND = "github"
-    settings.GITHUB_REPOSITORY = "acme/ops"
-    settings.GITHUB_TOKEN = "fuzz-token"
-    settings.GITHUB_WEBHOOK_SECRET = WEBHOOK_SECRET
-    reset_backend()
-    yield
-    reset_backend()
-
-
-def signed_webhook(client) -> Send:
-    """Sends a body as GitHub would: signed with the secret, with a fresh delivery id."""
-
-    def send(raw: bytes):
-        signature = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
-        return client.post(
-            WEBHOOK,
-            data=raw,
-            content_type="application/json",
-            headers={
-                "X-Hub-Signature-256": f"sha256={signature}",
-                "X-GitHub-Event": "issues",
-                "X-GitHub-Delivery": str(uuid.uuid4()),
-            },
-        )
-
-    return send
 
 
 def test_a_signed_delivery_is_accepted(github_webhooks, anonymous_client):

@@ -4,8 +4,9 @@ The document is the sample with the optional fields it leaves out filled in (ite
 ids, descriptions and completion times, participants' emails). One test per class
 of value (tests/fuzz/hostile.py) puts that value into each field in turn (one leaf
 per field: `events[0].actor` stands for every event's actor), into a new incident
-and into one already imported, and as a duplicate of each field's key. Another
-adds hostile keys to each object. Every answer must be below 500, and a rejected
+and into one already imported, and as a duplicate of each field's key. Others put
+wrong types in place of each section, entry and nested object, and add hostile
+keys to each object. Every answer must be below 500, and a rejected
 document must write no row. A test reports every field that failed, not the first.
 """
 
@@ -26,9 +27,11 @@ from .budget import fuzz_settings
 from .conftest import describe, rolled_back, row_counts
 from .hostile import (
     STORABLE,
+    TYPES,
     VALUES,
     DuplicateKey,
     Path,
+    container_paths,
     dotted,
     field_paths,
     first_of_each_shape,
@@ -61,6 +64,8 @@ def full_sample() -> dict:
 
 FULL = full_sample()
 FIELDS = field_paths(FULL)
+# Each section, entry and nested object, for the wrong types that can stand in for them.
+CONTAINERS = first_of_each_shape(container_paths(FULL))
 OBJECTS = first_of_each_shape(object_paths(FULL))
 
 Mutation = Callable[[dict, Path], Any]
@@ -141,6 +146,15 @@ def test_every_field_of_an_imported_incident_takes_the_value_or_is_refused(manag
     failures = sweep(manager_client, MUTATIONS[name], FIELDS)
 
     assert not failures, f"{name} in {len(failures)} of {len(FIELDS)} fields:\n" + "\n".join(
+        failures
+    )
+
+
+@pytest.mark.parametrize("name", [*TYPES, "64 chars", "1e999", "100,000 nested lists"])
+def test_every_section_and_entry_takes_a_wrong_type_or_is_refused(manager_client, name):
+    failures = sweep(manager_client, MUTATIONS[name], CONTAINERS)
+
+    assert not failures, f"{name} in {len(failures)} of {len(CONTAINERS)} places:\n" + "\n".join(
         failures
     )
 
