@@ -33,7 +33,6 @@ from tracker.models import ActionItem, ActionItemChange, Comment, Person
 from tracker.ticketing import reset_backend
 
 SAMPLE_INCIDENT = "INC-2024-0142"
-WEBHOOK = "/api/v1/webhooks/github/"
 WEBHOOK_SECRET = "fuzz-webhook-secret"
 # alice@company.com owns the sample's first and fourth items (their ids once imported
 # into an empty database; look them up rather than rely on that).
@@ -148,20 +147,41 @@ def github_webhooks(settings):
     reset_backend()
 
 
-def signed_webhook(client) -> Callable[[bytes], HttpResponse]:
-    """Sends a body as GitHub would: signed with the secret, with a fresh delivery id."""
+@pytest.fixture
+def jira_webhooks(settings):
+    """Ticket sync with Jira, so that its webhook checks signatures (no request is sent)."""
+    settings.TICKETS_BACKEND = "jira"
+    settings.TICKETS_ALLOW_LOCAL_ADDRESSES = True
+    settings.JIRA_URL = "http://127.0.0.1:9"
+    settings.JIRA_PROJECT = "OPS"
+    settings.JIRA_EMAIL = "bot@example.com"
+    settings.JIRA_API_TOKEN = "fuzz-token"
+    settings.JIRA_PAT = ""
+    settings.JIRA_WEBHOOK_SECRET = WEBHOOK_SECRET
+    reset_backend()
+    yield
+    reset_backend()
+
+
+def signed_webhook(client, system: str = "github") -> Callable[[bytes], HttpResponse]:
+    """Sends a body as GitHub (with a fresh delivery id) or Jira (with none, so that the
+    delivery is named from its body) would, signed with the secret."""
 
     def send(raw: bytes):
-        signature = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
-        return client.post(
-            WEBHOOK,
-            data=raw,
-            content_type="application/json",
-            headers={
-                "X-Hub-Signature-256": f"sha256={signature}",
+        signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        if system == "github":
+            headers = {
+                "X-Hub-Signature-256": signature,
                 "X-GitHub-Event": "issues",
                 "X-GitHub-Delivery": str(uuid.uuid4()),
-            },
+            }
+        else:
+            headers = {"X-Hub-Signature": signature}
+        return client.post(
+            f"/api/v1/webhooks/{system}/",
+            data=raw,
+            content_type="application/json",
+            headers=headers,
         )
 
     return send

@@ -1,6 +1,6 @@
 """Hostile JSON in every request body the API takes: an item created by a manager, an
-item changed by a manager and by its owner, a comment, an import, and a signed
-webhook delivery from the ticket system.
+item changed by a manager and by its owner, a comment, an import, and signed
+webhook deliveries from GitHub and from Jira.
 
 Each body is sent as raw bytes, so the JSON text itself can be hostile. The sweeps
 put every value of tests/fuzz/hostile.py into each field in turn, and send each as
@@ -154,14 +154,32 @@ def test_it_never_fails_on_a_hostile_import_body(manager_client):
     assert_no_failures(failures)
 
 
-def test_a_signed_delivery_is_accepted(github_webhooks, anonymous_client):
-    response = signed_webhook(anonymous_client)(to_bytes(WEBHOOK_DELIVERY))
+JIRA_DELIVERY = {
+    "webhookEvent": "jira:issue_updated",
+    "timestamp": 1705329780000,
+    "issue": {"key": "OPS-1", "fields": {"status": {"name": "Done"}, "duedate": "2024-03-01"}},
+}
+DELIVERIES = {"github": WEBHOOK_DELIVERY, "jira": JIRA_DELIVERY}
+
+
+@pytest.fixture(params=list(DELIVERIES))
+def ticket_system(request) -> str:
+    """Ticket sync with GitHub, then with Jira."""
+    request.getfixturevalue(f"{request.param}_webhooks")
+    return request.param
+
+
+def test_a_signed_delivery_is_accepted(ticket_system, anonymous_client):
+    send = signed_webhook(anonymous_client, ticket_system)
+
+    response = send(to_bytes(DELIVERIES[ticket_system]))
 
     assert response.status_code == 202, describe(response)
 
 
-def test_it_never_fails_on_a_hostile_signed_webhook_delivery(github_webhooks, anonymous_client):
-    assert_no_failures(sweep(signed_webhook(anonymous_client), WEBHOOK_DELIVERY))
+def test_it_never_fails_on_a_hostile_signed_webhook_delivery(ticket_system, anonymous_client):
+    send = signed_webhook(anonymous_client, ticket_system)
+    assert_no_failures(sweep(send, DELIVERIES[ticket_system]))
 
 
 # --- Hypothesis: hostile values mixed --------------------------------------------------
@@ -208,9 +226,9 @@ def test_any_comment_is_added_or_refused(owner_client, owned_item, body):
 
 
 @fuzz_settings(40)
-@given(body=bodies(WEBHOOK_DELIVERY) | hostile_values)
-def test_any_signed_delivery_is_accepted_or_refused(github_webhooks, anonymous_client, body):
-    check(signed_webhook(anonymous_client), body)
+@given(body=bodies(WEBHOOK_DELIVERY) | bodies(JIRA_DELIVERY) | hostile_values)
+def test_any_signed_delivery_is_accepted_or_refused(ticket_system, anonymous_client, body):
+    check(signed_webhook(anonymous_client, ticket_system), body)
 
 
 def test_the_sweeps_reach_the_success_path(manager_client, owner_client, owned_item):
