@@ -81,7 +81,7 @@ def _ordering(value: str) -> list[str]:
     """`ordering` as the API reads it: comma-separated fields, `-` for descending,
     unknown ones ignored; `id` last so that pages never overlap."""
     terms = [t.strip() for t in (value or "").split(",")]
-    terms = [t for t in terms if t and t.lstrip("-") in ORDERING_FIELDS]
+    terms = [t for t in terms if t and t.removeprefix("-") in ORDERING_FIELDS]
     return [*terms, "id"] if terms else list(DEFAULT_ORDERING)
 
 
