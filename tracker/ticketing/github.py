@@ -387,7 +387,10 @@ class GitHubBackend(TicketBackend):
             raise ValueError("an issues event without issue.number") from None
         # An organisation webhook also reports other repositories' issues: named
         # "owner/name#number", they match only issues of ours transferred there.
-        repository = str((payload.get("repository") or {}).get("full_name") or "")
+        repository = payload.get("repository")
+        if repository is not None and not isinstance(repository, dict):
+            raise ValueError("repository is not an object")
+        repository = str((repository or {}).get("full_name") or "")
         if repository and repository.casefold() != self.repository.casefold():
             key = f"{repository}#{number}" if REPOSITORY.fullmatch(repository) else None
             return WebhookDelivery(delivery_id=delivery_id, keys=[key] if key else [])
