@@ -341,7 +341,14 @@ class IncidentAdmin(admin.ModelAdmin):
             "media": self.media + form.media,
         }
         request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/incidents/incident/import.html", context)
+        # Bad input (an invalid form, or documents that were all rejected) is a 400,
+        # with the errors on the page; a partly imported upload is a 200.
+        refused = request.method == "POST" and (
+            not form.is_valid() or not any(summary.ok for summary in summaries)
+        )
+        return TemplateResponse(
+            request, "admin/incidents/incident/import.html", context, status=400 if refused else 200
+        )
 
 
 class DocumentImportInline(ReadOnlyInline):

@@ -215,6 +215,8 @@ def _import_preview(request):
         to_import=len(kept),
         rejected=len(summaries) - len(kept),
         confirm_form=ImportConfirmForm(initial={"preview": preview_id}) if kept else None,
+        # Nothing importable is bad input: 400, with each document's errors shown.
+        status=200 if kept else 400,
     )
 
 

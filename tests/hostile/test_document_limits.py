@@ -426,7 +426,7 @@ def via_admin(client, tmp_path: Path, raw: bytes, dry_run: bool) -> str:
     upload = SimpleUploadedFile("doc.json", raw, content_type="application/json")
     data = {"documents": [upload], **({"dry_run": "on"} if dry_run else {})}
     response = client.post(reverse("admin:incidents_incident_import"), data)
-    assert response.status_code == 200
+    assert response.status_code == 400  # nothing importable: bad input
     assert "1 rejected" in response.context["headline"]
     return response.content.decode()
 
@@ -434,7 +434,7 @@ def via_admin(client, tmp_path: Path, raw: bytes, dry_run: bool) -> str:
 def via_page(client, tmp_path: Path, raw: bytes, dry_run: bool) -> str:
     upload = SimpleUploadedFile("doc.json", raw, content_type="application/json")
     response = client.post(reverse("import"), {"action": "preview", "documents": [upload]})
-    assert response.status_code == 200
+    assert response.status_code == 400  # nothing importable: bad input
     assert response.context["to_import"] == 0
     text = response.content.decode()
     if not dry_run:

@@ -108,7 +108,7 @@ def test_it_shows_the_errors_of_a_bad_document_and_writes_nothing(client, manage
 
     response = client.post(IMPORT, {"documents": [upload("bad.json", doc_bytes(sample_doc))]})
 
-    assert response.status_code == 200
+    assert response.status_code == 400  # nothing importable: bad input, errors shown
     (summary,) = report(response)
     assert summary.result == "rejected"
     assert [e.path for e in summary.errors] == ["incident.severity", "action_items[0].priority"]
@@ -169,7 +169,7 @@ def test_it_reports_an_empty_file_through_the_service(client, manager):
 def test_it_asks_for_at_least_one_file(client, manager):
     client.force_login(manager)
     response = client.post(IMPORT, {"dry_run": "on"})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert response.context["form"].errors == {"documents": ["This field is required."]}
     assert response.context["reports"] == []
 
