@@ -6,8 +6,6 @@ run, and how to run more: tests/fuzz/budget.py.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -27,10 +25,9 @@ from incidents.models import (
     Participant,
     TimelineEvent,
 )
-from tests import factories
+from tests import factories, webhooks
 from tests.conftest import SAMPLE_PATH
 from tracker.models import ActionItem, ActionItemChange, Comment, Person
-from tracker.ticketing import reset_backend
 
 SAMPLE_INCIDENT = "INC-2024-0142"
 WEBHOOK_SECRET = "fuzz-webhook-secret"
@@ -138,29 +135,13 @@ def others_item(sample_incident) -> ActionItem:
 @pytest.fixture
 def github_webhooks(settings):
     """Ticket sync with GitHub, so that its webhook checks signatures (no request is sent)."""
-    settings.TICKETS_BACKEND = "github"
-    settings.GITHUB_REPOSITORY = "acme/ops"
-    settings.GITHUB_TOKEN = "fuzz-token"
-    settings.GITHUB_WEBHOOK_SECRET = WEBHOOK_SECRET
-    reset_backend()
-    yield
-    reset_backend()
+    yield from webhooks.github_webhooks(settings, secret=WEBHOOK_SECRET)
 
 
 @pytest.fixture
 def jira_webhooks(settings):
     """Ticket sync with Jira, so that its webhook checks signatures (no request is sent)."""
-    settings.TICKETS_BACKEND = "jira"
-    settings.TICKETS_ALLOW_LOCAL_ADDRESSES = True
-    settings.JIRA_URL = "http://127.0.0.1:9"
-    settings.JIRA_PROJECT = "OPS"
-    settings.JIRA_EMAIL = "bot@example.com"
-    settings.JIRA_API_TOKEN = "fuzz-token"
-    settings.JIRA_PAT = ""
-    settings.JIRA_WEBHOOK_SECRET = WEBHOOK_SECRET
-    reset_backend()
-    yield
-    reset_backend()
+    yield from webhooks.jira_webhooks(settings, secret=WEBHOOK_SECRET)
 
 
 def signed_webhook(client, system: str = "github") -> Callable[[bytes], HttpResponse]:
@@ -168,7 +149,7 @@ def signed_webhook(client, system: str = "github") -> Callable[[bytes], HttpResp
     delivery is named from its body) would, signed with the secret."""
 
     def send(raw: bytes):
-        signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        signature = webhooks.signature(raw, secret=WEBHOOK_SECRET)
         if system == "github":
             headers = {
                 "X-Hub-Signature-256": signature,

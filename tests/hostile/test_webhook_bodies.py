@@ -2,15 +2,13 @@
 deep: RecursionError) or that carry 1e999 (int(inf): OverflowError) were 500s; they are
 unreadable deliveries (400) naming the JSON path, and nothing is recorded or enqueued."""
 
-import hashlib
-import hmac
 import json
 
 import pytest
 from django.test import Client
 
+from tests import webhooks
 from tracker.models import TicketWebhookDelivery
-from tracker.ticketing import reset_backend
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -20,39 +18,17 @@ DEEP = b'{"issue": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 
 @pytest.fixture
 def github(settings):
-    settings.TICKETS_BACKEND = "github"
-    settings.TICKETS_ALLOW_LOCAL_ADDRESSES = True
-    settings.GITHUB_API_URL = "http://127.0.0.1:9"
-    settings.GITHUB_TOKEN = "token"
-    settings.GITHUB_REPOSITORY = "acme/ops"
-    settings.GITHUB_WEBHOOK_SECRET = SECRET
-    reset_backend()
-    yield
-    reset_backend()
+    yield from webhooks.github_webhooks(settings, secret=SECRET)
 
 
 @pytest.fixture
 def jira(settings):
-    settings.TICKETS_BACKEND = "jira"
-    settings.TICKETS_ALLOW_LOCAL_ADDRESSES = True
-    settings.JIRA_URL = "http://127.0.0.1:9"
-    settings.JIRA_PROJECT = "OPS"
-    settings.JIRA_EMAIL = "bot@example.com"
-    settings.JIRA_API_TOKEN = "token"
-    settings.JIRA_PAT = ""
-    settings.JIRA_WEBHOOK_SECRET = SECRET
-    reset_backend()
-    yield
-    reset_backend()
-
-
-def digest(body: bytes) -> str:
-    return hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    yield from webhooks.jira_webhooks(settings, secret=SECRET)
 
 
 def post_github(body: bytes):
     headers = {
-        "X-Hub-Signature-256": f"sha256={digest(body)}",
+        "X-Hub-Signature-256": webhooks.signature(body, secret=SECRET),
         "X-GitHub-Event": "issues",
         "X-GitHub-Delivery": "d-1",
     }
@@ -63,7 +39,10 @@ def post_github(body: bytes):
 
 
 def post_jira(body: bytes):
-    headers = {"X-Hub-Signature": f"sha256={digest(body)}", "X-Atlassian-Webhook-Identifier": "d-1"}
+    headers = {
+        "X-Hub-Signature": webhooks.signature(body, secret=SECRET),
+        "X-Atlassian-Webhook-Identifier": "d-1",
+    }
     client = Client(raise_request_exception=False)
     return client.post(
         "/api/v1/webhooks/jira/", body, content_type="application/json", headers=headers

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import hmac
 import json
 
 import pytest
 import time_machine
 from django.db import IntegrityError
 
+from tests import webhooks
 from tracker.models import TicketWebhookDelivery
-from tracker.ticketing import reset_backend
 
 pytestmark = pytest.mark.django_db
 
@@ -27,14 +26,7 @@ URL = "/api/v1/webhooks/github/"
 
 @pytest.fixture(autouse=True)
 def github(settings):
-    settings.TICKETS_BACKEND = "github"
-    settings.GITHUB_API_URL = "https://api.github.example"
-    settings.GITHUB_TOKEN = "token"
-    settings.GITHUB_REPOSITORY = "acme/ops"
-    settings.GITHUB_WEBHOOK_SECRET = SECRET
-    reset_backend()
-    yield
-    reset_backend()
+    yield from webhooks.github_webhooks(settings, secret=SECRET)
 
 
 @pytest.fixture
@@ -48,9 +40,8 @@ def enqueued(monkeypatch):
 
 
 def send(client, body: bytes, delivery_id: str):
-    digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     headers = {
-        "X-Hub-Signature-256": f"sha256={digest}",
+        "X-Hub-Signature-256": webhooks.signature(body, secret=SECRET),
         "X-GitHub-Event": "issues",
         "X-GitHub-Delivery": delivery_id,
     }
